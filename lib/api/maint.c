@@ -1,0 +1,193 @@
+/* Maintenance: garbage collection, index rebuild, store verification. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+int mf__api_record_task(mf_engine *e, const mf__manifest *m);
+
+MF_EXTERN(int) mf_gc_options_init(mf_gc_options *opts, unsigned int version)
+{
+    if (!opts)
+        return mf__error_set(MF_EINVAL, "mf_gc_options_init: options are NULL");
+    if (version != MF_GC_OPTIONS_VERSION)
+        return mf__error_set(MF_EVERSION, "invalid version %u on mf_gc_options", version);
+    mf_gc_options init = MF_GC_OPTIONS_INIT;
+    *opts = init;
+    return MF_OK;
+}
+
+MF_EXTERN(int) mf_gc(mf_engine *e, const mf_gc_options *opts, mf_gc_stats *stats)
+{
+    if (!e)
+        return mf__error_set(MF_EINVAL, "mf_gc: engine is NULL");
+    if (opts && opts->version != MF_GC_OPTIONS_VERSION)
+        return mf__error_set(MF_EVERSION, "invalid version %u on mf_gc_options", opts->version);
+    if (stats && stats->version != MF_GC_STATS_VERSION)
+        return mf__error_set(MF_EVERSION, "invalid version %u on mf_gc_stats", stats->version);
+    if (e->flags & MF_ENGINE_READONLY)
+        return mf__error_set(MF_ESTATE, "cannot collect garbage: the engine is read-only");
+    int64_t grace = opts && opts->grace_seconds >= 0 ? opts->grace_seconds : 3600;
+    mf_gc_stats local;
+    memset(&local, 0, sizeof local);
+    local.version = MF_GC_STATS_VERSION;
+    int rc = mf__store_gc(e->store, grace, opts ? opts->flags : 0, &local);
+    if (stats)
+        *stats = local;
+    return rc;
+}
+
+/* Collected datastore keys of run records and manifests. */
+struct rebuild_keys {
+    mf_strlist *runs;
+    mf_strlist *manifests;
+};
+
+static int rebuild_cb(const char *key, uint64_t size, int64_t mtime, void *payload)
+{
+    struct rebuild_keys *k = payload;
+    size_t n = strlen(key);
+    if (strncmp(key, "data/", 5) == 0)
+        return 0;
+    if (n > 5 && strcmp(key + n - 5, "/_run") == 0)
+        return mf__strlist_push(k->runs, key) ? 1 : 0;
+    if (mf__store_parse_manifest_key(key, NULL, NULL, NULL, NULL, NULL))
+        return mf__strlist_push(k->manifests, key) ? 1 : 0;
+    return 0;
+}
+
+struct loaded_manifest {
+    mf__manifest m;
+};
+
+static int cmp_manifest(const void *a, const void *b)
+{
+    const mf__manifest *x = a, *y = b;
+    int c = strcmp(x->flow, y->flow);
+    if (c)
+        return c;
+    if ((c = strcmp(x->run_id, y->run_id)) != 0)
+        return c;
+    /* Recording order: by start time, then numeric task id, then attempt. */
+    if (x->started_us != y->started_us)
+        return x->started_us < y->started_us ? -1 : 1;
+    size_t lx = strlen(x->task_id), ly = strlen(y->task_id);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    if ((c = strcmp(x->task_id, y->task_id)) != 0)
+        return c;
+    return x->attempt < y->attempt ? -1 : x->attempt > y->attempt;
+}
+
+MF_EXTERN(int) mf_index_rebuild(mf_engine *e)
+{
+    if (!e)
+        return mf__error_set(MF_EINVAL, "mf_index_rebuild: engine is NULL");
+    if (e->flags & MF_ENGINE_READONLY)
+        return mf__error_set(MF_ESTATE, "cannot rebuild the index: the engine is read-only");
+    struct rebuild_keys k = {mf__strlist_new(), mf__strlist_new()};
+    mf__manifest *ms = NULL;
+    size_t nms = 0;
+    mf_buf val = MF_BUF_INIT;
+    int rc = MF_OK;
+    if (!k.runs || !k.manifests) {
+        rc = MF_ENOMEM;
+        goto out;
+    }
+    rc = e->ds->list(e->ds, "", rebuild_cb, &k);
+    if (rc == MF_EUSER)
+        rc = mf__error_oom();
+    if (rc)
+        goto out;
+    /* Read everything before touching the index, so a damaged datastore
+     * leaves the old index in place. */
+    size_t nruns = mf_strlist_count(k.runs);
+    mf__run_record *runs = calloc(nruns ? nruns : 1, sizeof *runs);
+    size_t nman = mf_strlist_count(k.manifests);
+    ms = calloc(nman ? nman : 1, sizeof *ms);
+    if (!runs || !ms) {
+        free(runs);
+        rc = mf__error_oom();
+        goto out;
+    }
+    size_t nr = 0;
+    for (size_t i = 0; i < nruns && !rc; i++) {
+        const char *key = mf_strlist_get(k.runs, i);
+        rc = e->ds->get(e->ds, key, 0, MF_DS_TO_END, &val);
+        if (!rc)
+            rc = mf__run_record_decode(&runs[nr], val.ptr, val.size, key);
+        if (!rc)
+            nr++;
+    }
+    for (size_t i = 0; i < nman && !rc; i++) {
+        const char *key = mf_strlist_get(k.manifests, i);
+        rc = e->ds->get(e->ds, key, 0, MF_DS_TO_END, &val);
+        if (!rc)
+            rc = mf__manifest_decode(&ms[nms], val.ptr, val.size, key);
+        if (!rc)
+            nms++;
+    }
+    if (!rc) {
+        qsort(ms, nms, sizeof *ms, cmp_manifest);
+        rc = mf__meta_clear(e->meta);
+    }
+    for (size_t i = 0; i < nr && !rc; i++)
+        rc = mf__meta_run_put(e->meta, &runs[i]);
+    for (size_t i = 0; i < nms && !rc; i++)
+        rc = mf__api_record_task(e, &ms[i]);
+    for (size_t i = 0; i < nr; i++)
+        mf__run_record_clear(&runs[i]);
+    free(runs);
+    if (rc)
+        mf__error_wrap("rebuilding the index of '%s'", e->root);
+out:
+    for (size_t i = 0; i < nms; i++)
+        mf__manifest_clear(&ms[i]);
+    free(ms);
+    mf_buf_dispose(&val);
+    mf_strlist_free(k.runs);
+    mf_strlist_free(k.manifests);
+    return rc;
+}
+
+static int blob_cb(const char *key, uint64_t size, int64_t mtime, void *payload)
+{
+    return mf__strlist_push(payload, key) ? 1 : 0;
+}
+
+MF_EXTERN(int) mf_store_verify(mf_engine *e, mf_strlist **bad_out)
+{
+    if (!e)
+        return mf__error_set(MF_EINVAL, "mf_store_verify: engine is NULL");
+    if (bad_out)
+        *bad_out = NULL;
+    mf_strlist *keys = mf__strlist_new(), *bad = mf__strlist_new();
+    int rc = keys && bad ? MF_OK : MF_ENOMEM;
+    if (!rc)
+        rc = e->ds->list(e->ds, "data/", blob_cb, keys);
+    if (rc == MF_EUSER)
+        rc = mf__error_oom();
+    char first[1024] = "";
+    for (size_t i = 0; !rc && i < mf_strlist_count(keys); i++) {
+        const char *key = mf_strlist_get(keys, i);
+        int v = mf__store_verify_blob(e->store, key);
+        if (v == MF_ECORRUPT) {
+            if (!first[0])
+                snprintf(first, sizeof first, "%s", mf_error_last());
+            if (mf__strlist_push(bad, key))
+                rc = MF_ENOMEM;
+        } else if (v) {
+            rc = v;
+        }
+    }
+    if (!rc && mf_strlist_count(bad) > 0)
+        rc = mf__error_set(MF_ECORRUPT, "%zu damaged blob(s); first: %s",
+                           mf_strlist_count(bad), first);
+    mf_strlist_free(keys);
+    if (bad_out && (rc == MF_OK || rc == MF_ECORRUPT))
+        *bad_out = bad;
+    else
+        mf_strlist_free(bad);
+    return rc;
+}

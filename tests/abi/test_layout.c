@@ -1,0 +1,140 @@
+/* Pinned values and struct layouts of the public ABI. Changing any of these
+ * is an ABI break: append fields and bump the struct's version instead. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <metaflow.h>
+#include <metaflow/sys/datastore.h>
+
+static void error_codes_pinned(void **state)
+{
+    (void)state;
+    assert_int_equal(MF_OK, 0);
+    assert_int_equal(MF_ERROR, -1);
+    assert_int_equal(MF_EINVAL, -2);
+    assert_int_equal(MF_ENOTFOUND, -3);
+    assert_int_equal(MF_EEXISTS, -4);
+    assert_int_equal(MF_EIO, -5);
+    assert_int_equal(MF_ECORRUPT, -6);
+    assert_int_equal(MF_ENOMEM, -7);
+    assert_int_equal(MF_EVERSION, -8);
+    assert_int_equal(MF_EBUSY, -9);
+    assert_int_equal(MF_ETIMEOUT, -10);
+    assert_int_equal(MF_EUSER, -11);
+    assert_int_equal(MF_EGRAPH, -12);
+    assert_int_equal(MF_ENOTSUP, -13);
+    assert_int_equal(MF_ESTATE, -14);
+    assert_int_equal(MF_ERANGE, -15);
+    assert_int_equal(MF_ENOSPACE, -16);
+}
+
+static void enums_pinned(void **state)
+{
+    (void)state;
+    assert_int_equal(MF_RUN_RUNNING, 0);
+    assert_int_equal(MF_RUN_SUCCEEDED, 1);
+    assert_int_equal(MF_RUN_FAILED, 2);
+    assert_int_equal(MF_RUN_CRASHED, 3);
+    assert_int_equal(MF_TASK_RUNNING, 0);
+    assert_int_equal(MF_TASK_SUCCEEDED, 1);
+    assert_int_equal(MF_TASK_FAILED, 2);
+    assert_int_equal(MF_TRANSITION_NONE, 0);
+    assert_int_equal(MF_TRANSITION_LINEAR, 1);
+    assert_int_equal(MF_TRANSITION_SPLIT, 2);
+    assert_int_equal(MF_TRANSITION_FOREACH, 3);
+    assert_int_equal(MF_TRANSITION_SWITCH, 4);
+    assert_int_equal(MF_GRAPH_NO_START, 1);
+    assert_int_equal(MF_GRAPH_SWITCH_IN_SPLIT, 20);
+    assert_int_equal(MF_STEP_JOIN, 1);
+    assert_int_equal(MF_PUT_RAW, 1);
+    assert_int_equal(MF_PUT_NO_INLINE, 2);
+    assert_int_equal(MF_LIST_SUCCESSFUL, 1);
+    assert_int_equal(MF_LIST_PRIVATE, 2);
+    assert_int_equal(MF_DS_PUT_IF_ABSENT, 1);
+    assert_int_equal(MF_ENGINE_READONLY, 1);
+    assert_int_equal(MF_GC_DRY_RUN, 1);
+}
+
+#define FIELD(T, f, off) assert_int_equal(offsetof(T, f), (off))
+
+static void layouts_pinned(void **state)
+{
+    (void)state;
+    /* LP64 (x86_64, aarch64) layouts. */
+    assert_int_equal(sizeof(void *), 8);
+    assert_int_equal(sizeof(mf_buf), 24);
+    FIELD(mf_buf, ptr, 0); FIELD(mf_buf, reserved, 8); FIELD(mf_buf, size, 16);
+
+    assert_int_equal(MF_ENGINE_OPTIONS_VERSION, 1);
+    assert_int_equal(sizeof(mf_engine_options), 48);
+    FIELD(mf_engine_options, datastore, 8); FIELD(mf_engine_options, root, 16);
+    FIELD(mf_engine_options, index_dir, 24); FIELD(mf_engine_options, index_map_size, 32);
+    FIELD(mf_engine_options, flags, 40);
+
+    assert_int_equal(MF_RUN_OPTIONS_VERSION, 1);
+    assert_int_equal(sizeof(mf_run_options), 72);
+    FIELD(mf_run_options, run_id, 8); FIELD(mf_run_options, user, 16);
+    FIELD(mf_run_options, tags, 24); FIELD(mf_run_options, ntags, 32);
+    FIELD(mf_run_options, param_names, 40); FIELD(mf_run_options, param_values, 48);
+    FIELD(mf_run_options, nparams, 56); FIELD(mf_run_options, origin_run_id, 64);
+
+    assert_int_equal(MF_TASK_OPTIONS_VERSION, 1);
+    assert_int_equal(sizeof(mf_task_options), 72);
+    FIELD(mf_task_options, task_id, 8); FIELD(mf_task_options, attempt, 16);
+    FIELD(mf_task_options, foreach_index, 24); FIELD(mf_task_options, foreach_nsplits, 32);
+    FIELD(mf_task_options, foreach_value, 40); FIELD(mf_task_options, foreach_depth, 48);
+    FIELD(mf_task_options, input_paths, 56); FIELD(mf_task_options, ninputs, 64);
+
+    assert_int_equal(MF_GC_OPTIONS_VERSION, 1);
+    assert_int_equal(sizeof(mf_gc_options), 24);
+    FIELD(mf_gc_options, grace_seconds, 8); FIELD(mf_gc_options, flags, 16);
+    assert_int_equal(MF_GC_STATS_VERSION, 1);
+    assert_int_equal(sizeof(mf_gc_stats), 56);
+    FIELD(mf_gc_stats, manifests, 8); FIELD(mf_gc_stats, bytes_swept, 48);
+
+    assert_int_equal(MF_DATASTORE_VERSION, 1);
+    assert_int_equal(sizeof(mf_datastore), 64);
+    FIELD(mf_datastore, free, 8); FIELD(mf_datastore, put, 16); FIELD(mf_datastore, get, 24);
+    FIELD(mf_datastore, exists, 32); FIELD(mf_datastore, list, 40); FIELD(mf_datastore, del, 48);
+    FIELD(mf_datastore, local_path, 56);
+    assert_int_equal(sizeof(mf_ds_iovec), 16);
+}
+
+static void init_functions_reject_unknown_versions(void **state)
+{
+    mf_engine_options eo;
+    mf_run_options ro;
+    mf_task_options to;
+    mf_gc_options go;
+    mf_datastore ds;
+    (void)state;
+    assert_int_equal(mf_engine_options_init(&eo, 99), MF_EVERSION);
+    assert_int_equal(mf_run_options_init(&ro, 0), MF_EVERSION);
+    assert_int_equal(mf_task_options_init(&to, 2), MF_EVERSION);
+    assert_int_equal(mf_gc_options_init(&go, 7), MF_EVERSION);
+    assert_int_equal(mf_datastore_init(&ds, 42), MF_EVERSION);
+    assert_non_null(strstr(mf_error_last(), "invalid version 42 on mf_datastore"));
+    assert_int_equal(mf_engine_options_init(&eo, MF_ENGINE_OPTIONS_VERSION), MF_OK);
+    assert_int_equal(eo.version, MF_ENGINE_OPTIONS_VERSION);
+    assert_null(eo.root);
+    assert_int_equal(mf_gc_options_init(&go, MF_GC_OPTIONS_VERSION), MF_OK);
+    assert_true(go.grace_seconds < 0);
+    assert_int_equal(mf_datastore_init(&ds, MF_DATASTORE_VERSION), MF_OK);
+    assert_int_equal(ds.version, MF_DATASTORE_VERSION);
+    assert_null(ds.put);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(error_codes_pinned),
+        cmocka_unit_test(enums_pinned),
+        cmocka_unit_test(layouts_pinned),
+        cmocka_unit_test(init_functions_reject_unknown_versions),
+    };
+    return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
+}

@@ -1,0 +1,796 @@
+/* Public-API tests of engines, runs, tasks and artifacts on a real
+ * filesystem datastore and LMDB index, with real processes. Only the public
+ * headers are used. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <metaflow.h>
+
+#include "testutil.h"
+
+struct fx {
+    char *dir;
+    char root[PATH_MAX];
+    mf_engine *e;
+};
+
+static mf_engine *open_engine(const char *root)
+{
+    mf_engine_options o = MF_ENGINE_OPTIONS_INIT;
+    mf_engine *e = NULL;
+    o.root = root;
+    int rc = mf_engine_open(&e, &o);
+    if (rc)
+        fail_msg("mf_engine_open: %s", mf_error_last());
+    return e;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = mf_test_tmpdir("api");
+    snprintf(f->root, sizeof f->root, "%s/.metaflow", f->dir);
+    f->e = open_engine(f->root);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    mf_engine_free(f->e);
+    mf_test_rmrf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void sha_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n;
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static mf_run *new_run(mf_engine *e, const char *flow)
+{
+    mf_run *r = NULL;
+    if (mf_run_create(&r, e, flow, NULL))
+        fail_msg("mf_run_create: %s", mf_error_last());
+    return r;
+}
+
+static void put_ok(mf_task *t, const char *name, const char *enc, const void *d, uint64_t n,
+                   uint32_t flags)
+{
+    if (mf_task_put(t, name, enc, d, n, flags))
+        fail_msg("mf_task_put(%s): %s", name, mf_error_last());
+}
+
+static void version_and_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(mf_version(), MF_VERSION_NUMBER);
+    assert_string_equal(mf_version_string(), MF_VERSION_STRING);
+    assert_string_equal(mf_strerror(MF_ENOTFOUND), "not found");
+    assert_string_equal(mf_strerror(12345), "unknown error code");
+    mf_error_clear();
+    assert_string_equal(mf_error_last(), "no error");
+    assert_int_equal(mf_error_last_code(), MF_OK);
+    mf_buf b = MF_BUF_INIT;
+    mf_buf_dispose(&b);
+    mf_buf_dispose(NULL);
+    mf_strlist_free(NULL);
+    mf_engine_free(NULL);
+    mf_run_free(NULL);
+    mf_task_free(NULL);
+    mf_artifact_free(NULL);
+    assert_int_equal(mf_strlist_count(NULL), 0);
+    assert_null(mf_strlist_get(NULL, 0));
+}
+
+static void run_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    const char *tags[] = {"exp:1", "team:ml", "exp:1"};
+    const char *pn[] = {"alpha", "name_x"};
+    const char *pv[] = {"0.5", "hello"};
+    mf_run_options ro = MF_RUN_OPTIONS_INIT;
+    ro.user = "alice";
+    ro.tags = tags;
+    ro.ntags = 3;
+    ro.param_names = pn;
+    ro.param_values = pv;
+    ro.nparams = 2;
+    mf_run *r = NULL;
+    assert_int_equal(mf_run_create(&r, f->e, "HelloFlow", &ro), MF_OK);
+    const char *id = mf_run_id(r);
+    assert_non_null(id);
+    /* Metaflow-style ids: decimal microseconds since the epoch. */
+    assert_true(strlen(id) >= 16);
+    assert_int_equal(strspn(id, "0123456789"), strlen(id));
+    assert_string_equal(mf_run_flow(r), "HelloFlow");
+    assert_string_equal(mf_run_user(r), "alice");
+    assert_null(mf_run_origin(r));
+    assert_true(mf_run_created_at(r) > 1700000000000000LL);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_RUNNING);
+
+    mf_buf v = MF_BUF_INIT;
+    assert_int_equal(mf_run_param(r, "alpha", &v), MF_OK);
+    assert_string_equal(v.ptr, "0.5");
+    assert_int_equal(mf_run_param(r, "beta", &v), MF_ENOTFOUND);
+    assert_non_null(strstr(mf_error_last(), "beta"));
+    mf_buf_dispose(&v);
+
+    mf_strlist *l = NULL;
+    assert_int_equal(mf_run_tags(r, &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 5);
+    assert_string_equal(mf_strlist_get(l, 0), "user:alice");
+    assert_string_equal(mf_strlist_get(l, 3), "exp:1");
+    assert_string_equal(mf_strlist_get(l, 4), "team:ml");
+    mf_strlist_free(l);
+
+    const char *add[] = {"stage:prod"};
+    const char *rm[] = {"team:ml"};
+    assert_int_equal(mf_run_tags_update(r, add, 1, rm, 1), MF_OK);
+    const char *rm_sys[] = {"user:alice"};
+    assert_int_equal(mf_run_tags_update(r, NULL, 0, rm_sys, 1), MF_EINVAL);
+    assert_non_null(strstr(mf_error_last(), "system tag 'user:alice'"));
+
+    const char *filt[] = {"stage:prod", "exp:1"};
+    assert_int_equal(mf_run_list(&l, f->e, "HelloFlow", filt, 2, 0), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 1);
+    assert_string_equal(mf_strlist_get(l, 0), id);
+    mf_strlist_free(l);
+    const char *filt2[] = {"team:ml"};
+    assert_int_equal(mf_run_list(&l, f->e, "HelloFlow", filt2, 1, 0), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 0);
+    mf_strlist_free(l);
+
+    /* Not successful yet. */
+    mf_run *o = NULL;
+    assert_int_equal(mf_run_open(&o, f->e, "HelloFlow", "latest_successful"), MF_ENOTFOUND);
+    assert_int_equal(mf_run_finish(r, MF_RUN_SUCCEEDED), MF_OK);
+    assert_int_equal(mf_run_finish(r, MF_RUN_SUCCEEDED), MF_ESTATE);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_SUCCEEDED);
+    assert_true(mf_run_finished_at(r) >= mf_run_created_at(r));
+
+    /* A second, failed run is the latest; the first stays latest successful. */
+    mf_run *r2 = new_run(f->e, "HelloFlow");
+    assert_int_equal(mf_run_finish(r2, MF_RUN_FAILED), MF_OK);
+    assert_int_equal(mf_run_open(&o, f->e, "HelloFlow", "latest"), MF_OK);
+    assert_string_equal(mf_run_id(o), mf_run_id(r2));
+    assert_int_equal(mf_run_status_get(o), MF_RUN_FAILED);
+    mf_run_free(o);
+    assert_int_equal(mf_run_open(&o, f->e, "HelloFlow", "latest_successful"), MF_OK);
+    assert_string_equal(mf_run_id(o), id);
+    mf_run_free(o);
+    assert_int_equal(mf_run_list(&l, f->e, "HelloFlow", NULL, 0, 0), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 2);
+    assert_string_equal(mf_strlist_get(l, 0), mf_run_id(r2));
+    assert_string_equal(mf_strlist_get(l, 1), id);
+    mf_strlist_free(l);
+    assert_int_equal(mf_run_list(&l, f->e, "HelloFlow", NULL, 0, MF_LIST_SUCCESSFUL), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 1);
+    mf_strlist_free(l);
+
+    assert_int_equal(mf_flow_list(&l, f->e), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 1);
+    assert_string_equal(mf_strlist_get(l, 0), "HelloFlow");
+    mf_strlist_free(l);
+
+    assert_int_equal(mf_run_open(&o, f->e, "HelloFlow", "999"), MF_ENOTFOUND);
+    assert_non_null(strstr(mf_error_last(), "HelloFlow/999"));
+    assert_int_equal(mf_run_open(&o, f->e, "Nope", "latest"), MF_ENOTFOUND);
+    mf_run_free(r);
+    mf_run_free(r2);
+}
+
+static void bad_names(void **state)
+{
+    struct fx *f = *state;
+    mf_run *r = NULL;
+    assert_int_equal(mf_run_create(&r, f->e, "../x", NULL), MF_EINVAL);
+    assert_non_null(strstr(mf_error_last(), "flow name '../x'"));
+    assert_int_equal(mf_run_create(&r, f->e, "", NULL), MF_EINVAL);
+    assert_int_equal(mf_run_create(&r, f->e, "data", NULL), MF_EINVAL);
+    mf_run_options ro = MF_RUN_OPTIONS_INIT;
+    ro.run_id = "..";
+    assert_int_equal(mf_run_create(&r, f->e, "F", &ro), MF_EINVAL);
+    ro.run_id = "a/b";
+    assert_int_equal(mf_run_create(&r, f->e, "F", &ro), MF_EINVAL);
+    ro.run_id = NULL;
+    ro.version = 7;
+    assert_int_equal(mf_run_create(&r, f->e, "F", &ro), MF_EVERSION);
+
+    r = new_run(f->e, "F");
+    mf_task *t = NULL;
+    assert_int_equal(mf_task_create(&t, r, "..", NULL), MF_EINVAL);
+    assert_int_equal(mf_task_create(&t, r, "next", NULL), MF_EINVAL);
+    assert_non_null(strstr(mf_error_last(), "reserved"));
+    assert_int_equal(mf_task_create(&t, r, "_x", NULL), MF_EINVAL);
+    mf_task_options to = MF_TASK_OPTIONS_INIT;
+    to.task_id = "../../etc";
+    assert_int_equal(mf_task_create(&t, r, "start", &to), MF_EINVAL);
+    assert_int_equal(mf_task_create(&t, r, "start", NULL), MF_OK);
+    char longname[300];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    const char *bad[] = {"", "..", "a/b", "a.b", "1x", longname, "x y"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mf_task_put(t, bad[i], "raw", "v", 1, 0), MF_EINVAL);
+        assert_non_null(strstr(mf_error_last(), "artifact name"));
+    }
+    assert_int_equal(mf_task_put(t, "x", "", "v", 1, 0), MF_EINVAL);
+    assert_int_equal(mf_task_put(t, "x", "has space", "v", 1, 0), MF_EINVAL);
+    assert_non_null(strstr(mf_error_last(), "artifact 'x'"));
+    assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+    mf_task_free(t);
+
+    const char *bad_ps[] = {"F", "F/1/start", "F/../start/1", "F/1/start/1/x",
+                            "F/1/start/1/2/3", "../F/1/start/1", "F/1/start/.."};
+    for (size_t i = 0; i < sizeof bad_ps / sizeof bad_ps[0]; i++)
+        assert_int_equal(mf_task_open(&t, f->e, bad_ps[i]), MF_EINVAL);
+    mf_run_free(r);
+}
+
+static void artifacts_round_trip(void **state)
+{
+    struct fx *f = *state;
+    mf_run *r = new_run(f->e, "ArtFlow");
+    mf_task *t = NULL;
+    const char *inputs[] = {"123/start/1"};
+    uint32_t fi[] = {2}, fn[] = {5};
+    const char *fv[] = {"'c'"};
+    mf_task_options to = MF_TASK_OPTIONS_INIT;
+    to.input_paths = inputs;
+    to.ninputs = 1;
+    to.foreach_index = fi;
+    to.foreach_nsplits = fn;
+    to.foreach_value = fv;
+    to.foreach_depth = 1;
+    assert_int_equal(mf_task_create(&t, r, "train", &to), MF_OK);
+    assert_string_equal(mf_task_id(t), "1");
+    assert_int_equal(mf_task_status_get(t), MF_TASK_RUNNING);
+
+    size_t big = 3u << 20;
+    unsigned char *rnd = malloc(big);
+    mf_test_fill_random(rnd, big, 7);
+    char *zeros = calloc(1, 2u << 20);
+    put_ok(t, "small", "json", "[1, 2, 3]", 9, 0);
+    put_ok(t, "empty", "raw", "", 0, 0);
+    put_ok(t, "model", "raw", rnd, big, MF_PUT_RAW);
+    put_ok(t, "zeros", "raw", zeros, 2u << 20, 0);
+    put_ok(t, "_private", "pickle5", "\x80\x05K\x01.", 5, 0);
+    put_ok(t, "small", "json", "[1, 2, 3, 4]", 12, 0); /* replaces */
+    const void *parts[] = {"\x80\x05header", rnd, rnd + 1000};
+    uint64_t lens[] = {8, 2000, 500000};
+    assert_int_equal(mf_task_put_parts(t, "arr", "pickle5", parts, lens, 3, 0), MF_OK);
+    assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+    assert_int_equal(mf_task_put(t, "late", "raw", "x", 1, 0), MF_ESTATE);
+    assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_ESTATE);
+    char ps[256];
+    snprintf(ps, sizeof ps, "%s", mf_task_pathspec(t));
+    mf_task_free(t);
+
+    /* The same attempt cannot be written twice. */
+    to.task_id = "1";
+    assert_int_equal(mf_task_create(&t, r, "train", &to), MF_EEXISTS);
+
+    assert_int_equal(mf_task_open(&t, f->e, ps), MF_OK);
+    assert_string_equal(mf_task_step(t), "train");
+    assert_int_equal(mf_task_attempt(t), 0);
+    assert_int_equal(mf_task_status_get(t), MF_TASK_SUCCEEDED);
+    mf_strlist *l = NULL;
+    assert_int_equal(mf_task_artifacts(t, 0, &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 5);
+    assert_string_equal(mf_strlist_get(l, 0), "arr");
+    assert_string_equal(mf_strlist_get(l, 1), "empty");
+    assert_string_equal(mf_strlist_get(l, 2), "model");
+    assert_string_equal(mf_strlist_get(l, 3), "small");
+    assert_string_equal(mf_strlist_get(l, 4), "zeros");
+    mf_strlist_free(l);
+    assert_int_equal(mf_task_artifacts(t, MF_LIST_PRIVATE, &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 6);
+    assert_string_equal(mf_strlist_get(l, 0), "_private");
+    mf_strlist_free(l);
+
+    mf_artifact *a = NULL;
+    mf_buf b = MF_BUF_INIT;
+    char hex[65];
+    assert_int_equal(mf_task_artifact(&a, t, "small"), MF_OK);
+    assert_string_equal(mf_artifact_encoding(a), "json");
+    assert_int_equal(mf_artifact_size(a), 12);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK);
+    assert_int_equal(b.size, 12);
+    assert_memory_equal(b.ptr, "[1, 2, 3, 4]", 12);
+    sha_hex("[1, 2, 3, 4]", 12, hex);
+    assert_string_equal(mf_artifact_key(a), hex);
+    assert_int_equal(mf_artifact_read_range(a, 0, 4, 100, &b), MF_OK);
+    assert_int_equal(b.size, 8);
+    assert_memory_equal(b.ptr, "2, 3, 4]", 8);
+    assert_int_equal(mf_artifact_read_range(a, 0, 13, 1, &b), MF_ERANGE);
+    assert_int_equal(mf_artifact_read(a, 1, &b), MF_ERANGE);
+    mf_artifact_free(a);
+
+    assert_int_equal(mf_task_artifact(&a, t, "empty"), MF_OK);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK);
+    assert_int_equal(b.size, 0);
+    mf_artifact_free(a);
+
+    assert_int_equal(mf_task_artifact(&a, t, "model"), MF_OK);
+    assert_int_equal(mf_artifact_size(a), big);
+    sha_hex(rnd, big, hex);
+    assert_string_equal(mf_artifact_key(a), hex);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK);
+    assert_int_equal(b.size, big);
+    assert_memory_equal(b.ptr, rnd, big);
+    assert_int_equal(mf_artifact_read_range(a, 0, big - 10, 100, &b), MF_OK);
+    assert_int_equal(b.size, 10);
+    assert_memory_equal(b.ptr, rnd + big - 10, 10);
+    const void *p = NULL;
+    uint64_t n = 0;
+    assert_int_equal(mf_artifact_map(a, 0, &p, &n), MF_OK);
+    assert_int_equal(n, big);
+    assert_memory_equal(p, rnd, big);
+    assert_int_equal(mf_artifact_is_zero_copy(a, 0), 1);
+    mf_artifact_free(a);
+
+    assert_int_equal(mf_task_artifact(&a, t, "zeros"), MF_OK);
+    assert_int_equal(mf_artifact_map(a, 0, &p, &n), MF_OK);
+    assert_int_equal(n, 2u << 20);
+    assert_memory_equal(p, zeros, 2u << 20);
+    mf_artifact_free(a);
+
+    assert_int_equal(mf_task_artifact(&a, t, "arr"), MF_OK);
+    assert_int_equal(mf_artifact_part_count(a), 3);
+    assert_int_equal(mf_artifact_part_size(a, 2), 500000);
+    assert_int_equal(mf_artifact_read(a, 1, &b), MF_OK);
+    assert_memory_equal(b.ptr, rnd, 2000);
+    assert_int_equal(mf_artifact_map(a, 2, &p, &n), MF_OK);
+    assert_int_equal(n, 500000);
+    assert_memory_equal(p, rnd + 1000, 500000);
+    assert_int_equal(mf_artifact_is_zero_copy(a, 2), 1);
+    mf_artifact_free(a);
+
+    assert_int_equal(mf_task_artifact(&a, t, "missing"), MF_ENOTFOUND);
+    assert_non_null(strstr(mf_error_last(), "missing"));
+    mf_buf_dispose(&b);
+    mf_task_free(t);
+
+    /* Steps and tasks of the run. */
+    assert_int_equal(mf_run_steps(r, &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 1);
+    assert_string_equal(mf_strlist_get(l, 0), "train");
+    mf_strlist_free(l);
+    assert_int_equal(mf_run_tasks(r, "train", &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 1);
+    assert_string_equal(mf_strlist_get(l, 0), "1");
+    mf_strlist_free(l);
+
+    free(rnd);
+    free(zeros);
+    mf_run_finish(r, MF_RUN_SUCCEEDED);
+    mf_run_free(r);
+}
+
+/* Count regular files under dir whose name does not start with '.'. */
+static void count_files(const char *dir, int *visible, int *hidden)
+{
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "find '%s' -type f ! -name '.*' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", visible), 1);
+    pclose(p);
+    snprintf(cmd, sizeof cmd, "find '%s' -type f -name '.*' | wc -l", dir);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", hidden), 1);
+    pclose(p);
+}
+
+static void dedupe_across_runs(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 200000;
+    unsigned char *d = malloc(n);
+    mf_test_fill_random(d, n, 99);
+    char data_dir[PATH_MAX + 8];
+    snprintf(data_dir, sizeof data_dir, "%s/data", f->root);
+    for (int i = 0; i < 3; i++) {
+        mf_run *r = new_run(f->e, i == 2 ? "OtherFlow" : "DupFlow");
+        mf_task *t = NULL;
+        assert_int_equal(mf_task_create(&t, r, "start", NULL), MF_OK);
+        put_ok(t, "x", "raw", d, n, 0);
+        put_ok(t, "y", "raw", d, n, 0);
+        assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+        mf_task_free(t);
+        mf_run_free(r);
+    }
+    int vis, hid;
+    count_files(data_dir, &vis, &hid);
+    assert_int_equal(vis, 1);
+    assert_int_equal(hid, 0);
+    free(d);
+}
+
+static void corrupt_blob_detected(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 100000;
+    unsigned char *d = malloc(n);
+    mf_test_fill_random(d, n, 5);
+    mf_run *r = new_run(f->e, "CorruptFlow");
+    mf_task *t = NULL;
+    assert_int_equal(mf_task_create(&t, r, "start", NULL), MF_OK);
+    put_ok(t, "weights", "raw", d, n, 0);
+    assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+    char ps[256];
+    snprintf(ps, sizeof ps, "%s", mf_task_pathspec(t));
+    mf_task_free(t);
+
+    char hex[65], path[PATH_MAX + 128];
+    sha_hex(d, n, hex);
+    snprintf(path, sizeof path, "%s/data/%.2s/%s", f->root, hex, hex);
+    size_t flen = 0;
+    unsigned char *blob = mf_test_read_file(path, &flen);
+    assert_non_null(blob);
+    blob[flen - 100] ^= 0x01;
+    chmod(path, 0644);
+    assert_int_equal(mf_test_write_file(path, blob, flen), 0);
+    free(blob);
+
+    assert_int_equal(mf_task_open(&t, f->e, ps), MF_OK);
+    mf_artifact *a = NULL;
+    mf_buf b = MF_BUF_INIT;
+    assert_int_equal(mf_task_artifact(&a, t, "weights"), MF_OK);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_ECORRUPT);
+    assert_non_null(strstr(mf_error_last(), "artifact 'weights'"));
+    mf_artifact_free(a);
+    mf_task_free(t);
+    mf_buf_dispose(&b);
+
+    mf_strlist *bad = NULL;
+    assert_int_equal(mf_store_verify(f->e, &bad), MF_ECORRUPT);
+    assert_int_equal(mf_strlist_count(bad), 1);
+    assert_non_null(strstr(mf_strlist_get(bad, 0), hex));
+    mf_strlist_free(bad);
+
+    /* A damaged manifest is reported as such. */
+    snprintf(path, sizeof path, "%s/%s", f->root, ps);
+    char mpath[PATH_MAX + 160];
+    snprintf(mpath, sizeof mpath, "%s/0.manifest", path);
+    blob = mf_test_read_file(mpath, &flen);
+    assert_non_null(blob);
+    assert_int_equal(mf_test_write_file(mpath, blob, flen / 2), 0);
+    free(blob);
+    assert_int_equal(mf_task_open(&t, f->e, ps), MF_ECORRUPT);
+    assert_non_null(strstr(mf_error_last(), "manifest"));
+    free(d);
+    mf_run_free(r);
+}
+
+static void crashed_run_detected(void **state)
+{
+    struct fx *f = *state;
+    int ready[2], hold[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(hold), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* A runtime in another process: its own engine, never the parent's. */
+        mf_engine *e = open_engine(f->root);
+        mf_run *r = NULL;
+        if (mf_run_create(&r, e, "CrashFlow", NULL))
+            _exit(3);
+        char id[64];
+        snprintf(id, sizeof id, "%s", mf_run_id(r));
+        if (write(ready[1], id, sizeof id) != (ssize_t)sizeof id)
+            _exit(4);
+        char c;
+        (void)!read(hold[0], &c, 1); /* until killed */
+        _exit(0);
+    }
+    char id[64];
+    assert_int_equal(read(ready[0], id, sizeof id), (ssize_t)sizeof id);
+    mf_run *r = NULL;
+    assert_int_equal(mf_run_open(&r, f->e, "CrashFlow", id), MF_OK);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_RUNNING);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(mf_run_status_get(r), MF_RUN_CRASHED);
+    mf_run_free(r);
+    /* And from a fresh engine, as another reader would. */
+    mf_engine *e2 = open_engine(f->root);
+    assert_int_equal(mf_run_open(&r, e2, "CrashFlow", "latest"), MF_OK);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_CRASHED);
+    mf_run_free(r);
+    mf_engine_free(e2);
+    close(ready[0]); close(ready[1]); close(hold[0]); close(hold[1]);
+}
+
+static void full_disk_leaves_nothing(void **state)
+{
+    struct fx *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        mf_engine *e = open_engine(f->root);
+        mf_run *r = NULL;
+        if (mf_run_create(&r, e, "DiskFlow", NULL))
+            _exit(10);
+        mf_task *t = NULL;
+        if (mf_task_create(&t, r, "start", NULL))
+            _exit(11);
+        struct rlimit rl = {1u << 20, 1u << 20};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        size_t n = 3u << 20;
+        unsigned char *d = malloc(n);
+        mf_test_fill_random(d, n, 1234);
+        int rc = mf_task_put(t, "big", "raw", d, n, 0);
+        if (rc != MF_EIO)
+            _exit(12);
+        if (!strstr(mf_error_last(), "artifact 'big'"))
+            _exit(13);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int vis, hid;
+    char data_dir[PATH_MAX + 8];
+    snprintf(data_dir, sizeof data_dir, "%s/data", f->root);
+    count_files(data_dir, &vis, &hid);
+    assert_int_equal(hid, 0);
+    /* No blob of the failed value is visible (the run record is). */
+    size_t n = 3u << 20;
+    unsigned char *d = malloc(n);
+    mf_test_fill_random(d, n, 1234);
+    char hex[65], path[PATH_MAX + 128];
+    sha_hex(d, n, hex);
+    snprintf(path, sizeof path, "%s/data/%.2s/%s", f->root, hex, hex);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), -1);
+    free(d);
+}
+
+static void concurrent_writers(void **state)
+{
+    struct fx *f = *state;
+    enum { WRITERS = 2, TASKS = 40 };
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0) {
+            mf_engine *e = open_engine(f->root);
+            mf_run *r = NULL;
+            if (mf_run_create(&r, e, "ConcFlow", NULL))
+                _exit(20);
+            for (int i = 0; i < TASKS; i++) {
+                mf_task *t = NULL;
+                char v[64];
+                unsigned char blob[5000];
+                mf_test_fill_random(blob, sizeof blob, (uint64_t)i); /* shared across writers */
+                snprintf(v, sizeof v, "writer %d task %d", w, i);
+                if (mf_task_create(&t, r, "work", NULL) ||
+                    mf_task_put(t, "v", "raw", v, strlen(v), 0) ||
+                    mf_task_put(t, "blob", "raw", blob, sizeof blob, 0) ||
+                    mf_task_commit(t, MF_TASK_SUCCEEDED))
+                    _exit(21);
+                mf_task_free(t);
+            }
+            if (mf_run_finish(r, MF_RUN_SUCCEEDED))
+                _exit(22);
+            mf_run_free(r);
+            mf_engine_free(e);
+            _exit(0);
+        }
+    }
+    for (int w = 0; w < WRITERS; w++) {
+        int st;
+        waitpid(pids[w], &st, 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    mf_strlist *runs = NULL;
+    assert_int_equal(mf_run_list(&runs, f->e, "ConcFlow", NULL, 0, MF_LIST_SUCCESSFUL), MF_OK);
+    assert_int_equal(mf_strlist_count(runs), WRITERS);
+    for (size_t k = 0; k < WRITERS; k++) {
+        mf_run *r = NULL;
+        assert_int_equal(mf_run_open(&r, f->e, "ConcFlow", mf_strlist_get(runs, k)), MF_OK);
+        mf_strlist *tasks = NULL;
+        assert_int_equal(mf_run_tasks(r, "work", &tasks), MF_OK);
+        assert_int_equal(mf_strlist_count(tasks), TASKS);
+        for (size_t i = 0; i < TASKS; i++) {
+            char ps[256];
+            snprintf(ps, sizeof ps, "ConcFlow/%s/work/%s", mf_run_id(r), mf_strlist_get(tasks, i));
+            mf_task *t = NULL;
+            assert_int_equal(mf_task_open(&t, f->e, ps), MF_OK);
+            mf_artifact *a = NULL;
+            mf_buf b = MF_BUF_INIT;
+            assert_int_equal(mf_task_artifact(&a, t, "blob"), MF_OK);
+            assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK);
+            assert_int_equal(b.size, 5000);
+            mf_buf_dispose(&b);
+            mf_artifact_free(a);
+            mf_task_free(t);
+        }
+        mf_strlist_free(tasks);
+        mf_run_free(r);
+    }
+    mf_strlist_free(runs);
+}
+
+static void index_rebuild_and_gc(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 300000;
+    unsigned char *d = malloc(n);
+    mf_test_fill_random(d, n, 42);
+    mf_run *r = new_run(f->e, "RebuildFlow");
+    char id[64];
+    snprintf(id, sizeof id, "%s", mf_run_id(r));
+    for (int i = 0; i < 3; i++) {
+        mf_task *t = NULL;
+        assert_int_equal(mf_task_create(&t, r, i == 0 ? "start" : "end", NULL), MF_OK);
+        put_ok(t, "d", "raw", d, n, 0);
+        assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+        mf_task_free(t);
+    }
+    assert_int_equal(mf_run_finish(r, MF_RUN_SUCCEEDED), MF_OK);
+    mf_run_free(r);
+    /* An uncommitted task's blob is an orphan. */
+    r = new_run(f->e, "RebuildFlow");
+    mf_task *t = NULL;
+    assert_int_equal(mf_task_create(&t, r, "start", NULL), MF_OK);
+    unsigned char *orphan = malloc(n);
+    mf_test_fill_random(orphan, n, 43);
+    put_ok(t, "o", "raw", orphan, n, 0);
+    mf_task_free(t);
+    assert_int_equal(mf_run_finish(r, MF_RUN_FAILED), MF_OK);
+    mf_run_free(r);
+
+    /* Throw the index away and rebuild it from the datastore. */
+    mf_engine_free(f->e);
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/_index'", f->root);
+    assert_int_equal(system(cmd), 0);
+    f->e = open_engine(f->root);
+    mf_strlist *l = NULL;
+    assert_int_equal(mf_run_list(&l, f->e, "RebuildFlow", NULL, 0, 0), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 0);
+    mf_strlist_free(l);
+    assert_int_equal(mf_index_rebuild(f->e), MF_OK);
+    assert_int_equal(mf_run_list(&l, f->e, "RebuildFlow", NULL, 0, MF_LIST_SUCCESSFUL), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 1);
+    assert_string_equal(mf_strlist_get(l, 0), id);
+    mf_strlist_free(l);
+    assert_int_equal(mf_run_open(&r, f->e, "RebuildFlow", id), MF_OK);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_SUCCEEDED);
+    assert_int_equal(mf_run_steps(r, &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 2);
+    assert_string_equal(mf_strlist_get(l, 0), "start");
+    assert_string_equal(mf_strlist_get(l, 1), "end");
+    mf_strlist_free(l);
+    assert_int_equal(mf_run_tasks(r, "end", &l), MF_OK);
+    assert_int_equal(mf_strlist_count(l), 2);
+    assert_string_equal(mf_strlist_get(l, 0), "2");
+    assert_string_equal(mf_strlist_get(l, 1), "3");
+    mf_strlist_free(l);
+    /* New task ids continue after the rebuilt ones. */
+    mf_run_free(r);
+
+    /* GC: the orphan goes (grace 0), the live blob stays readable. */
+    mf_gc_options go = MF_GC_OPTIONS_INIT;
+    mf_gc_stats gs;
+    memset(&gs, 0, sizeof gs);
+    gs.version = MF_GC_STATS_VERSION;
+    go.grace_seconds = 0;
+    go.flags = MF_GC_DRY_RUN;
+    assert_int_equal(mf_gc(f->e, &go, &gs), MF_OK);
+    assert_int_equal(gs.swept, 1);
+    assert_int_equal(gs.live, 1);
+    go.flags = 0;
+    assert_int_equal(mf_gc(f->e, &go, &gs), MF_OK);
+    assert_int_equal(gs.swept, 1);
+    assert_int_equal(gs.manifests, 3);
+    char ps[256];
+    snprintf(ps, sizeof ps, "RebuildFlow/%s/start/1", id);
+    assert_int_equal(mf_task_open(&t, f->e, ps), MF_OK);
+    mf_artifact *a = NULL;
+    mf_buf b = MF_BUF_INIT;
+    assert_int_equal(mf_task_artifact(&a, t, "d"), MF_OK);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK);
+    assert_memory_equal(b.ptr, d, n);
+    mf_buf_dispose(&b);
+    mf_artifact_free(a);
+    mf_task_free(t);
+    mf_strlist *bad = NULL;
+    assert_int_equal(mf_store_verify(f->e, &bad), MF_OK);
+    assert_int_equal(mf_strlist_count(bad), 0);
+    mf_strlist_free(bad);
+    free(d);
+    free(orphan);
+}
+
+static void default_root_discovery(void **state)
+{
+    struct fx *f = *state;
+    char cwd[PATH_MAX], sub[PATH_MAX + 16], expect[PATH_MAX + 16];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(sub, sizeof sub, "%s/a/b", f->dir);
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", sub);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
+    assert_int_equal(chdir(sub), 0);
+    mf_engine *e = NULL;
+    /* Walks up to the existing <dir>/.metaflow. */
+    assert_int_equal(mf_engine_open(&e, NULL), MF_OK);
+    char real[PATH_MAX];
+    assert_non_null(realpath(f->root, real));
+    assert_string_equal(mf_engine_root(e), real);
+    mf_engine_free(e);
+    /* The environment variable wins. */
+    snprintf(expect, sizeof expect, "%s/elsewhere", f->dir);
+    setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", expect, 1);
+    assert_int_equal(mf_engine_open(&e, NULL), MF_OK);
+    assert_non_null(realpath(expect, real));
+    assert_string_equal(mf_engine_root(e), real);
+    mf_engine_free(e);
+    unsetenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
+    assert_int_equal(chdir(cwd), 0);
+
+    mf_engine_options o = MF_ENGINE_OPTIONS_INIT;
+    o.datastore = "nosuch";
+    o.root = f->dir;
+    assert_int_equal(mf_engine_open(&e, &o), MF_ENOTFOUND);
+    assert_non_null(strstr(mf_error_last(), "nosuch"));
+    o.datastore = NULL;
+    o.version = 9;
+    assert_int_equal(mf_engine_open(&e, &o), MF_EVERSION);
+    assert_null(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(version_and_errors),
+        cmocka_unit_test_setup_teardown(run_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(artifacts_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(dedupe_across_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupt_blob_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(crashed_run_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_disk_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_rebuild_and_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(default_root_discovery, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("api-engine", tests, NULL, NULL);
+}
