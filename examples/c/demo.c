@@ -56,7 +56,7 @@ int main(void)
     /* start: a small JSON value and a 64 MiB float array. */
     CHECK(mf_task_create(&task, run, "start", NULL));
     CHECK(mf_task_put(task, "greeting", "json", "\"hello, world\"", 14, 0));
-    weights = malloc(n);
+    weights = (float *)malloc(n);
     for (i = 0; i < n / sizeof *weights; i++)
         weights[i] = (float)((i * 2654435761u) % 1000003u) / 1000003.0f;
     t0 = now();

@@ -120,6 +120,12 @@ typedef struct mf_buf {
 MF_EXTERN(void) mf_buf_dispose(mf_buf *buf);
 
 /**
+ * A datastore backend. Only named here; backend authors get its vtable
+ * from metaflow/sys/datastore.h.
+ */
+typedef struct mf_datastore mf_datastore;
+
+/**
  * A list of strings returned by queries. Free with mf_strlist_free().
  */
 typedef struct mf_strlist mf_strlist;

@@ -20,8 +20,6 @@ typedef struct mf_engine mf_engine;
 typedef struct mf_run mf_run;
 typedef struct mf_task mf_task;
 typedef struct mf_artifact mf_artifact;
-/* Defined in metaflow/sys/datastore.h for backend authors. */
-typedef struct mf_datastore mf_datastore;
 
 /* ---------------------------------------------------------------- engine */
 
@@ -40,7 +38,7 @@ typedef struct mf_engine_options {
      * directory or one of its parents, else `./.metaflow` (created).
      */
     const char *root;
-    /** Directory of the metadata index; NULL means `<root>/_index` for "fs". */
+    /** Directory of the metadata index; NULL means `<root>/.index` for "fs" (hidden from listings). */
     const char *index_dir;
     /** Initial index map size in bytes (grows on demand); 0 = 64 MiB. */
     uint64_t index_map_size;
@@ -156,6 +154,7 @@ MF_EXTERN(int) mf_run_finish(mf_run *run, int32_t status);
  * readers as crashed once this process exits. @since 0.1 */
 MF_EXTERN(void) mf_run_free(mf_run *run);
 
+/* The strings below are borrowed and valid until mf_run_free(). */
 MF_EXTERN(const char *) mf_run_flow(const mf_run *run);   /**< borrowed */
 MF_EXTERN(const char *) mf_run_id(const mf_run *run);     /**< borrowed */
 MF_EXTERN(const char *) mf_run_user(const mf_run *run);   /**< borrowed */

@@ -159,7 +159,7 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
         e->index_dir = mf__strdup(opts->index_dir);
     } else if (local) {
         mf_buf b = MF_BUF_INIT;
-        if (mf__buf_printf(&b, "%s/_index", e->root) == MF_OK)
+        if (mf__buf_printf(&b, "%s/.index", e->root) == MF_OK)
             e->index_dir = mf__buf_detach(&b, NULL);
         mf_buf_dispose(&b);
     } else {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "datastore/datastore.h"
 
 int mf__api_record_task(mf_engine *e, const mf__manifest *m);
 
@@ -33,6 +34,11 @@ MF_EXTERN(int) mf_gc(mf_engine *e, const mf_gc_options *opts, mf_gc_stats *stats
     memset(&local, 0, sizeof local);
     local.version = MF_GC_STATS_VERSION;
     int rc = mf__store_gc(e->store, grace, opts ? opts->flags : 0, &local);
+    /* Temp files of writers killed mid-put are garbage too. */
+    if (!rc && !(opts && (opts->flags & MF_GC_DRY_RUN)) && mf__fs_root(e->ds)) {
+        uint64_t removed = 0;
+        rc = mf__fs_clean_temps(e->ds, mf__now_us() / 1000000 - grace, &removed);
+    }
     if (stats)
         *stats = local;
     return rc;

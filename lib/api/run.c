@@ -116,11 +116,10 @@ MF_EXTERN(int) mf_run_create(mf_run **out, mf_engine *e, const char *flow,
             goto fail;
         rec->nparams = opts->nparams;
     }
-    /* The index allocates a unique id; the lock then marks the run as held
-     * by this process, so a death from here on reads as "crashed". */
-    if ((rc = mf__meta_run_insert(e->meta, rec)) != MF_OK)
-        goto fail;
-    if ((rc = mf__meta_run_lock(e->meta, rec->flow, rec->run_id)) != MF_OK)
+    /* The index allocates a unique id and, in the same transaction, the
+     * lock marks the run as held by this process: a death from here on
+     * reads as "crashed", and no reader ever sees it unheld before. */
+    if ((rc = mf__meta_run_insert_locked(e->meta, rec)) != MF_OK)
         goto fail;
     r->owner = true;
     if ((rc = mf__run_record_write(e, rec)) != MF_OK) {
@@ -242,6 +241,20 @@ static int run_reload(mf_run *r)
     int rc = mf__meta_run_get(r->engine->meta, r->rec.flow, r->rec.run_id, &fresh);
     if (rc)
         return rc;
+    /* Identity strings stay put: mf_run_id() and friends hand them out as
+     * borrowed pointers valid for the handle's life. */
+    char *keep[4] = {r->rec.flow, r->rec.run_id, r->rec.user, r->rec.origin_run_id};
+    char **slot[4] = {&fresh.flow, &fresh.run_id, &fresh.user, &fresh.origin_run_id};
+    for (int i = 0; i < 4; i++) {
+        if (keep[i] && *slot[i] && strcmp(keep[i], *slot[i]) == 0) {
+            free(*slot[i]);
+            *slot[i] = keep[i];
+            if (i == 0) r->rec.flow = NULL;
+            if (i == 1) r->rec.run_id = NULL;
+            if (i == 2) r->rec.user = NULL;
+            if (i == 3) r->rec.origin_run_id = NULL;
+        }
+    }
     mf__run_record_clear(&r->rec);
     r->rec = fresh;
     return MF_OK;

@@ -22,7 +22,11 @@ static uint64_t be(const uint8_t *p, unsigned n)
 
 int mf__mp_check(const void *data, size_t len, unsigned max_depth, const char *what)
 {
-    const uint8_t *start = data, *p = data, *end = p + len;
+    static const uint8_t none[1];
+    if (!data && len)
+        return mf__error_set(MF_EINVAL, "%s: NULL data", what ? what : "msgpack data");
+    /* Never offset a NULL pointer (undefined behaviour). */
+    const uint8_t *start = data ? data : none, *p = start, *end = p + len;
     uint64_t stack[MP_STACK_MAX]; /* elements still expected per open container */
     unsigned depth = 0;
     uint64_t pending = 1;         /* elements still expected in all */
@@ -31,8 +35,6 @@ int mf__mp_check(const void *data, size_t len, unsigned max_depth, const char *w
         what = "msgpack data";
     if (max_depth > MP_STACK_MAX)
         max_depth = MP_STACK_MAX;
-    if (!data && len)
-        return mf__error_set(MF_EINVAL, "%s: NULL data", what);
 
     while (pending > 0) {
         /* Pop finished containers. */

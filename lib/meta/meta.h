@@ -94,9 +94,10 @@ int mf__meta_run_insert_locked(mf_meta *meta, mf__run_record *r);
 int mf__meta_run_put(mf_meta *meta, const mf__run_record *r);
 int mf__meta_run_get(mf_meta *meta, const char *flow, const char *run_id,
                      mf__run_record *out);
-/* Run ids of a flow, newest (created_us) first, carrying all `tags` (user
- * or system); with MF_LIST_SUCCESSFUL only succeeded runs. At most `limit`
- * ids (0 = all). */
+/* Run ids of a flow, newest (created_us) first, equal times by run id
+ * descending, carrying all `tags` (user or system); with MF_LIST_SUCCESSFUL
+ * only succeeded runs. At most `limit` ids (0 = all). An unknown flow gives
+ * an empty list. */
 int mf__meta_run_list(mf_meta *meta, const char *flow, const char *const *tags,
                       size_t ntags, uint32_t flags, size_t limit, mf_strlist *out);
 int mf__meta_flow_list(mf_meta *meta, mf_strlist *out);
@@ -105,7 +106,10 @@ int mf__meta_flow_list(mf_meta *meta, mf_strlist *out);
  * a task with a numeric id (mf__meta_task_put) moves the counter past it. */
 int mf__meta_task_id_next(mf_meta *meta, const char *flow, const char *run_id,
                           mf_buf *out);
-/* Record a committed task attempt (insert or replace that attempt). */
+/* Record a committed task attempt (insert or replace that attempt). The
+ * step and task id are checked with mf__check_id (not as step names, so
+ * Metaflow's "_parameters" can be recorded). Names too long for an LMDB key
+ * (511 bytes for flow, run, step and task together) give MF_EINVAL. */
 int mf__meta_task_put(mf_meta *meta, const mf__task_record *t);
 /* A task attempt; attempt < 0 means the latest recorded attempt. */
 int mf__meta_task_get(mf_meta *meta, const char *flow, const char *run_id,

@@ -678,7 +678,7 @@ static void index_rebuild_and_gc(void **state)
     /* Throw the index away and rebuild it from the datastore. */
     mf_engine_free(f->e);
     char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/_index'", f->root);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/.index'", f->root);
     assert_int_equal(system(cmd), 0);
     f->e = open_engine(f->root);
     mf_strlist *l = NULL;
@@ -703,6 +703,9 @@ static void index_rebuild_and_gc(void **state)
     assert_string_equal(mf_strlist_get(l, 1), "3");
     mf_strlist_free(l);
     /* New task ids continue after the rebuilt ones. */
+    assert_int_equal(mf_task_create(&t, r, "end", NULL), MF_OK);
+    assert_string_equal(mf_task_id(t), "4");
+    mf_task_free(t);
     mf_run_free(r);
 
     /* GC: the orphan goes (grace 0), the live blob stays readable. */

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-typedef struct mf_datastore mf_datastore;
+/* mf_datastore is named in common.h; its vtable is defined here. */
 
 /** One piece of an object written by `put`: the object is their concatenation. */
 typedef struct mf_ds_iovec {
