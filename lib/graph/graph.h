@@ -103,5 +103,8 @@ size_t mf__flow_lookup(const mf_flow *flow, const char *name); /* MF__NO_STEP if
 /* Append a step without checking its name (spec loading); takes `name`. */
 int mf__flow_push_step(mf_flow *flow, char *name, uint32_t flags);
 void mf__step_clear_transition(mf__step *step);
+/* 1 and *dup set if some string appears twice in v (O(n log n)), 0 if
+ * not, MF_ENOMEM. `v` is reordered. */
+int mf__strv_repeat(const char **v, size_t n, const char **dup);
 
 #endif /* MF_GRAPH_H */
