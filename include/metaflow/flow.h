@@ -118,8 +118,10 @@ MF_EXTERN(int) mf_flow_set_switch(mf_flow *flow, const char *step,
 
 /**
  * Attach a string attribute to a step (decorator settings such as
- * "retry.times" = "3"). The core stores and serializes attributes; the
- * runtime interprets the ones it knows.
+ * "retry.times" = "3"); a NULL value removes it. The core stores and
+ * serializes attributes; the runtime interprets the ones it knows.
+ * Attributes do not affect validation; adding steps or changing
+ * transitions undoes it.
  * @return MF_OK, MF_ENOTFOUND, MF_EINVAL, MF_ENOMEM.
  * @since 0.1
  */
@@ -146,7 +148,9 @@ MF_EXTERN(int) mf_flow_save(const mf_flow *flow, mf_buf *out);
 
 /**
  * Load a flow from a msgpack spec. The spec is bounds-checked before any
- * allocation; the flow is not validated (call mf_flow_validate()).
+ * allocation; the flow is not validated (call mf_flow_validate()): bad,
+ * reserved or duplicate step names and graph defects load, and are
+ * reported by validation with their mf_graph_problem.
  * @return MF_OK, MF_ECORRUPT (malformed spec, saying where), MF_EVERSION
  *         (unknown spec format), MF_EINVAL (bad names), MF_ENOMEM.
  * @since 0.1
@@ -193,7 +197,8 @@ MF_EXTERN(const char *) mf_flow_step_split_parent(const mf_flow *flow, const cha
 /**
  * For a validated flow: the number of enclosing foreach levels of a step
  * (0 for `start`; the body of a foreach is 1; its join is 0 again), or
- * MF_ENOTFOUND.
+ * MF_ENOTFOUND, or MF_ESTATE when the flow is not validated (or was changed
+ * since).
  * @since 0.1
  */
 MF_EXTERN(int) mf_flow_step_foreach_depth(const mf_flow *flow, const char *step);

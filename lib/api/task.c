@@ -388,9 +388,10 @@ MF_EXTERN(int) mf_task_open(mf_task **out, mf_engine *e, const char *pathspec)
         char *end;
         unsigned long v = strtoul(parts[4], &end, 10);
         if (!*parts[4] || *end || v > UINT32_MAX) {
+            rc = mf__error_set(MF_EINVAL, "pathspec '%s': attempt '%s' is not a number",
+                               pathspec, parts[4]);
             free(copy);
-            return mf__error_set(MF_EINVAL, "pathspec '%s': attempt '%s' is not a number",
-                                 pathspec, parts[4]);
+            return rc;
         }
         attempt = (int64_t)v;
     }
