@@ -86,6 +86,7 @@ static int engine_finish_open(mf_engine *e, const mf_engine_options *opts)
 {
     int rc;
     bool ro = opts && (opts->flags & MF_ENGINE_READONLY);
+    mf__sha256_warm();
     if (!e->index_dir)
         return mf__error_set(MF_EINVAL, "engine: no index directory given");
     if (!ro && (rc = mkdir_p(e->index_dir)) != MF_OK)

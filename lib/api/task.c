@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "datastore/datastore.h"
 
 MF_EXTERN(int) mf_task_options_init(mf_task_options *opts, unsigned int version)
 {
@@ -313,6 +314,10 @@ MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
     rc = manifest_key(t, t->man.attempt, &key);
     if (!rc)
         rc = mf__manifest_encode(&t->man, &val);
+    /* Blobs were written without waiting for the disk; make them durable
+     * before the manifest that references them exists. */
+    if (!rc && (rc = mf__datastore_sync(e->ds)) != MF_OK)
+        mf__error_wrap("committing task '%s'", t->pathspec);
     if (!rc) {
         /* Put-if-absent: of two writers of one attempt exactly one wins. */
         mf_ds_iovec iov = {val.ptr, val.size};

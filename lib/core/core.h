@@ -70,6 +70,8 @@ bool mf__step_name_reserved(const char *name);
 #define MF_SHA256_LEN 32
 #define MF_SHA256_HEX 64
 int mf__sha256(const void *data, size_t len, uint8_t out[MF_SHA256_LEN]);
+/* Load the digest once up front (engine open), so no later call pays it. */
+void mf__sha256_warm(void);
 /* Streaming SHA-256 (OpenSSL EVP underneath). */
 typedef struct mf__sha256_ctx mf__sha256_ctx;
 mf__sha256_ctx *mf__sha256_begin(void);

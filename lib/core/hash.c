@@ -1,6 +1,7 @@
 /* SHA-256 through OpenSSL EVP (uses SHA-NI where the CPU has it) and XXH64,
  * the fast non-cryptographic checksum of raw blobs. */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +11,32 @@ struct mf__sha256_ctx {
     EVP_MD_CTX *md;
 };
 
+/* OpenSSL 3 looks the algorithm up in its provider on every implicit use
+ * (EVP_sha256()); the first lookup also loads the provider (~2 ms). Fetch it
+ * once per process and reuse it. */
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md_sha256;
+
+static void md_fetch(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&md_once, md_fetch);
+    return md_sha256 ? md_sha256 : EVP_sha256();
+}
+
+void mf__sha256_warm(void)
+{
+    (void)sha256_md();
+}
+
 int mf__sha256(const void *data, size_t len, uint8_t out[MF_SHA256_LEN])
 {
     unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != MF_SHA256_LEN)
+    if (EVP_Digest(data, len, out, &n, sha256_md(), NULL) != 1 || n != MF_SHA256_LEN)
         return mf__error_set(MF_ERROR, "SHA-256 failed in OpenSSL");
     return MF_OK;
 }
@@ -26,7 +49,7 @@ mf__sha256_ctx *mf__sha256_begin(void)
         return NULL;
     }
     c->md = EVP_MD_CTX_new();
-    if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+    if (!c->md || EVP_DigestInit_ex(c->md, sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(c->md);
         free(c);
         mf__error_oom();

@@ -36,6 +36,10 @@ int mf__datastore_check(const mf_datastore *ds, const char *what);
  */
 int mf__datastore_local_path(mf_datastore *ds, const char *key, mf_buf *path);
 
+/* Call the optional `sync` method when the backend has it (MF_OK when it
+ * does not: its writes are durable when put returns). */
+int mf__datastore_sync(mf_datastore *ds);
+
 /*
  * The filesystem backend ("fs", alias "local"). `root` is a directory,
  * created with its parents when missing ("file://" prefix accepted). Objects

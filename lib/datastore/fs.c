@@ -11,7 +11,15 @@
  * directory, fdatasyncs it, then renames it over the key (put-if-absent:
  * renameat2(RENAME_NOREPLACE), or link()+unlink() on filesystems without
  * it, so exactly one concurrent writer wins), then fsyncs the directory.
- * Readers therefore see the old file or the whole new one. Temp names start
+ * Readers therefore see the old file or the whole new one.
+ *
+ * Durability: with MF_DS_PUT_DEFER_SYNC the fdatasync and the directory
+ * fsync are skipped and fs_sync() (one syncfs) makes everything durable at
+ * once; the core syncs before it writes the manifest that references the
+ * blobs. A power loss before that sync can leave a blob short or empty
+ * (delayed allocation): MF_DS_PUT_CONTENT makes the next put-if-absent of
+ * that blob see the wrong size and replace it. A crash of the process
+ * alone loses nothing (the page cache survives it). Temp names start
  * with '.', which no key component may, so they never collide with keys
  * and are never listed. A writer killed mid-put leaves its temp file
  * behind; mf__fs_clean_temps() removes old ones.
@@ -240,6 +248,23 @@ static int refresh_mtime(int dirfd, const char *name)
     return 0;
 }
 
+/* Does the object `name` have exactly `size` bytes? */
+static bool object_has_size(int dirfd, const char *name, uint64_t size)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, 0) == 0 && (uint64_t)st.st_size == size;
+}
+
+/* Make every deferred write durable: one syncfs() flushes the data and the
+ * directory entries of all of them, instead of two fsyncs per object. */
+static int fs_sync(mf_datastore *ds)
+{
+    fs_ds *fs = (fs_ds *)ds;
+    if (syncfs(fs->rootfd) < 0)
+        return fs_error(fs, MF_EIO, errno, "sync", "");
+    return MF_OK;
+}
+
 /* Is `name` in `dirfd` an existing object (regular file)? */
 static bool object_exists_at(int dirfd, const char *name)
 {
@@ -298,6 +323,8 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
         total += iov[i].len;
     }
     const bool if_absent = flags & MF_DS_PUT_IF_ABSENT;
+    const bool defer = flags & MF_DS_PUT_DEFER_SYNC;
+    const bool content = flags & MF_DS_PUT_CONTENT;
     char dir[MF__DS_KEY_MAX + 1];
     const char *name = split_key(key, dir);
 
@@ -319,13 +346,21 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
 
         /* Content-addressed writers put-if-absent the same blob over and
          * over: answer from one stat instead of writing the bytes again. */
+        bool repair = false;
         if (if_absent && object_exists_at(dirfd, name)) {
-            int r = refresh_mtime(dirfd, name);
-            close_dir(fs, dirfd);
-            if (r == -ENOENT)
-                continue;
-            return mf__error_set(MF_EEXISTS, "fs datastore '%s': object '%s' already exists",
-                                 fs->root, key);
+            if (content && !object_has_size(dirfd, name, total)) {
+                /* A blob cut short by a power loss before its sync: write
+                 * it again and replace it atomically. */
+                repair = true;
+            } else {
+                int r = refresh_mtime(dirfd, name);
+                close_dir(fs, dirfd);
+                if (r == -ENOENT)
+                    continue;
+                return mf__error_set(MF_EEXISTS,
+                                     "fs datastore '%s': object '%s' already exists",
+                                     fs->root, key);
+            }
         }
 
         char tmp[80];
@@ -357,7 +392,7 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
         }
         if (r == 0)
             r = write_all(fd, iov, niov);
-        if (r == 0 && fdatasync(fd) < 0) {
+        if (r == 0 && !defer && fdatasync(fd) < 0) {
             r = -errno;
             op = "put: sync";
         }
@@ -371,7 +406,7 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
             return fs_error(fs, MF_EIO, -r, op, key);
         }
 
-        if (if_absent) {
+        if (if_absent && !repair) {
             r = publish_noreplace(dirfd, tmp, name);
             if (r == -EEXIST && !object_exists_at(dirfd, name)) {
                 /* Not an object: a directory of longer keys ("a" when
@@ -402,7 +437,7 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
         /* The rename is durable only once the directory is synced. The
          * object is visible already; failing here means "not durable",
          * and the caller retrying the put is harmless. */
-        r = fsync(dirfd) < 0 ? -errno : 0;
+        r = !defer && fsync(dirfd) < 0 ? -errno : 0;
         close_dir(fs, dirfd);
         if (r < 0)
             return fs_error(fs, MF_EIO, -r, "put: sync directory of", key);
@@ -805,6 +840,7 @@ int mf__fs_open(mf_datastore **out, const char *root)
     fs->parent.list = fs_list;
     fs->parent.del = fs_del;
     fs->parent.local_path = fs_local_path;
+    fs->parent.sync = fs_sync;
 
     fs->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fs->rootfd < 0) {

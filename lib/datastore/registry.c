@@ -223,3 +223,10 @@ int mf__datastore_local_path(mf_datastore *ds, const char *key, mf_buf *path)
                              key ? key : "");
     return ds->local_path(ds, key, path);
 }
+
+int mf__datastore_sync(mf_datastore *ds)
+{
+    if (!ds || ds->version < 1 || !ds->sync)
+        return MF_OK;
+    return ds->sync(ds);
+}

@@ -216,7 +216,9 @@ int mf__blob_write(mf_store *st, const uint8_t key[MF_SHA256_LEN],
         iov[n].base = payload;
         iov[n++].len = h->payload_len;
     }
-    int rc = st->ds->put(st->ds, dskey, iov, n, MF_DS_PUT_IF_ABSENT);
+    /* Durable at the task commit (one sync for all the blobs of a task). */
+    int rc = st->ds->put(st->ds, dskey, iov, n,
+                         MF_DS_PUT_IF_ABSENT | MF_DS_PUT_DEFER_SYNC | MF_DS_PUT_CONTENT);
     if (rc == MF_EEXISTS) {
         atomic_fetch_add(&st->blobs_existing, 1);
         return MF_OK;

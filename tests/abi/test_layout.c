@@ -55,6 +55,8 @@ static void enums_pinned(void **state)
     assert_int_equal(MF_LIST_SUCCESSFUL, 1);
     assert_int_equal(MF_LIST_PRIVATE, 2);
     assert_int_equal(MF_DS_PUT_IF_ABSENT, 1);
+    assert_int_equal(MF_DS_PUT_DEFER_SYNC, 2);
+    assert_int_equal(MF_DS_PUT_CONTENT, 4);
     assert_int_equal(MF_ENGINE_READONLY, 1);
     assert_int_equal(MF_GC_DRY_RUN, 1);
 }
@@ -97,10 +99,10 @@ static void layouts_pinned(void **state)
     FIELD(mf_gc_stats, manifests, 8); FIELD(mf_gc_stats, bytes_swept, 48);
 
     assert_int_equal(MF_DATASTORE_VERSION, 1);
-    assert_int_equal(sizeof(mf_datastore), 64);
+    assert_int_equal(sizeof(mf_datastore), 72);
     FIELD(mf_datastore, free, 8); FIELD(mf_datastore, put, 16); FIELD(mf_datastore, get, 24);
     FIELD(mf_datastore, exists, 32); FIELD(mf_datastore, list, 40); FIELD(mf_datastore, del, 48);
-    FIELD(mf_datastore, local_path, 56);
+    FIELD(mf_datastore, local_path, 56); FIELD(mf_datastore, sync, 64);
     assert_int_equal(sizeof(mf_ds_iovec), 16);
 }
 

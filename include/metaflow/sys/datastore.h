@@ -33,6 +33,21 @@ typedef struct mf_ds_iovec {
 /** `put` flag: fail with MF_EEXISTS, writing nothing, if the key exists. */
 #define MF_DS_PUT_IF_ABSENT 0x1u
 
+/**
+ * `put` flag: the object need not be durable when `put` returns; it must
+ * be durable after the next successful `sync`. It must still be visible
+ * atomically to readers at once. Backends without `sync` ignore the flag.
+ */
+#define MF_DS_PUT_DEFER_SYNC 0x2u
+
+/**
+ * `put` flag: the key names its content (a content-addressed blob). With
+ * MF_DS_PUT_IF_ABSENT, an existing object whose size differs from the new
+ * one is damaged (a write cut short by a power loss) and is replaced
+ * atomically instead of kept.
+ */
+#define MF_DS_PUT_CONTENT 0x4u
+
 /** `get` length meaning "to the end of the object". */
 #define MF_DS_TO_END UINT64_MAX
 
@@ -102,11 +117,19 @@ struct mf_datastore {
      */
     int (*local_path)(mf_datastore *ds, const char *key, mf_buf *path);
 
+    /**
+     * Optional (may be NULL): make every object written so far with
+     * MF_DS_PUT_DEFER_SYNC durable. The core calls it before writing a task
+     * manifest, so one sync covers all the blobs of a task.
+     * @return MF_OK, MF_EIO.
+     */
+    int (*sync)(mf_datastore *ds);
+
     /* version 1 ends here; later versions append methods below. */
 };
 
 /** An all-zero vtable of the current version. */
-#define MF_DATASTORE_INIT { MF_DATASTORE_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+#define MF_DATASTORE_INIT { MF_DATASTORE_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /**
  * Initialise a vtable: zero it and set its version.

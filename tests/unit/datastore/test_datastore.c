@@ -786,6 +786,36 @@ static void test_fs_no_temp_files(void **state)
     free(big);
 }
 
+/* Deferred durability: visible at once, durable after sync; a blob cut
+ * short (as by a power loss before the sync) is repaired by the next
+ * content-addressed put-if-absent, while other keys keep put-if-absent's
+ * "first writer wins". */
+static void test_fs_deferred_sync_and_repair(void **state)
+{
+    fixture *f = *state;
+    mf_datastore *ds = f->ds;
+    const uint32_t blob = MF_DS_PUT_IF_ABSENT | MF_DS_PUT_DEFER_SYNC | MF_DS_PUT_CONTENT;
+    assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_OK);
+    assert_get(ds, "data/aa/one", 0, MF_DS_TO_END, "0123456789", 10);
+    assert_non_null(ds->sync);
+    assert_int_equal(ds->sync(ds), MF_OK);
+    assert_int_equal(mf__datastore_sync(ds), MF_OK);
+    assert_int_equal(count_dotfiles(f->dir), 0);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data/aa/one", f->dir);
+    assert_int_equal(mf_test_write_file(path, "012", 3), 0); /* cut short */
+    assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_OK);
+    assert_get(ds, "data/aa/one", 0, MF_DS_TO_END, "0123456789", 10);
+    assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_EEXISTS);
+
+    assert_int_equal(put1(ds, "F/1/s/1/0.manifest", "first", 5, MF_DS_PUT_IF_ABSENT), MF_OK);
+    assert_int_equal(put1(ds, "F/1/s/1/0.manifest", "second!", 7, MF_DS_PUT_IF_ABSENT),
+                     MF_EEXISTS);
+    assert_get(ds, "F/1/s/1/0.manifest", 0, MF_DS_TO_END, "first", 5);
+    assert_int_equal(count_dotfiles(f->dir), 0);
+}
+
 static void test_fs_layout_and_local_path(void **state)
 {
     fixture *f = *state;
@@ -924,6 +954,7 @@ int main(void)
         CONTRACT(setup_fs),
         cmocka_unit_test_setup_teardown(test_fs_no_temp_files, setup_fs, teardown),
         cmocka_unit_test_setup_teardown(test_fs_layout_and_local_path, setup_fs, teardown),
+        cmocka_unit_test_setup_teardown(test_fs_deferred_sync_and_repair, setup_fs, teardown),
         cmocka_unit_test_setup_teardown(test_fs_list_skips_foreign_files, setup_fs, teardown),
         cmocka_unit_test_setup_teardown(test_fs_delete_prunes_dirs, setup_fs, teardown),
         cmocka_unit_test_setup_teardown(test_fs_reopen_and_roots, setup_fs, teardown),
