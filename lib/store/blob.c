@@ -197,7 +197,7 @@ int mf__codec_decompress(mf__codec_ctx *c, const uint8_t *src, size_t src_len,
 static const uint8_t zero_pad[MF__BLOB_HDR_PAGE];
 
 int mf__blob_write(mf_store *st, const uint8_t key[MF_SHA256_LEN],
-                   const mf__blob_hdr *h, const void *payload)
+                   const mf__blob_hdr *h, const void *payload, bool canonical)
 {
     uint8_t hdr[MF__BLOB_HDR_MIN];
     char dskey[80];
@@ -216,9 +216,13 @@ int mf__blob_write(mf_store *st, const uint8_t key[MF_SHA256_LEN],
         iov[n].base = payload;
         iov[n++].len = h->payload_len;
     }
-    /* Durable at the task commit (one sync for all the blobs of a task). */
-    int rc = st->ds->put(st->ds, dskey, iov, n,
-                         MF_DS_PUT_IF_ABSENT | MF_DS_PUT_DEFER_SYNC | MF_DS_PUT_CONTENT);
+    /* Durable at the task commit (one sync for all the blobs of a task).
+     * Only the encoding a fresh write would choose may judge an existing
+     * blob by its size (MF_DS_PUT_CONTENT repairs a short one). */
+    uint32_t flags = MF_DS_PUT_IF_ABSENT | MF_DS_PUT_DEFER_SYNC;
+    if (canonical)
+        flags |= MF_DS_PUT_CONTENT;
+    int rc = st->ds->put(st->ds, dskey, iov, n, flags);
     if (rc == MF_EEXISTS) {
         atomic_fetch_add(&st->blobs_existing, 1);
         return MF_OK;

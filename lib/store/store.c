@@ -584,6 +584,23 @@ int mf__store_get_range(mf_store *st, const uint8_t key[MF_SHA256_LEN],
 
 /* ----------------------------------------------------------- writing */
 
+/* Is the blob at `dskey` there and as long as its header says? (A blob cut
+ * short by a power loss before its sync is not, and gets rewritten.) */
+static bool blob_whole(mf_store *st, const char *dskey)
+{
+    uint64_t size = 0;
+    if (st->ds->exists(st->ds, dskey, &size) != MF_OK)
+        return false;
+    mf_buf b = MF_BUF_INIT;
+    mf__blob_hdr h;
+    bool ok = st->ds->get(st->ds, dskey, 0, MF__BLOB_HDR_MIN, &b) == MF_OK &&
+              mf__blob_hdr_decode(&h, (const uint8_t *)b.ptr, b.size, dskey) == MF_OK &&
+              (uint64_t)h.hdr_len + h.payload_len == size;
+    mf_buf_dispose(&b);
+    mf_error_clear();
+    return ok;
+}
+
 /* Store data as one blob of kind data and return its key. `probe`: decide
  * the codec by a sample first (false when the caller already knows the
  * data compresses). */
@@ -594,12 +611,16 @@ static int put_blob(mf_store *st, mf__codec_ctx *cc, const uint8_t *data, size_t
     if (rc != MF_OK)
         return rc;
     mf__blob_hdr h = { MF__KIND_DATA, MF__CODEC_RAW, MF__BLOB_HDR_MIN, len, len, 0 };
+    bool canonical = true;
     if (!raw_only && mf__codec_probe(cc, data, len)) {
         /* Already stored (the common case of a re-saved value): skip the
-         * compression; the put below then only refreshes the blob. */
+         * compression; the put below then only refreshes the blob (its raw
+         * encoding is valid too, should the blob vanish in between). */
         char dskey[80];
         mf__blob_dskey(key, dskey);
-        if (st->ds->exists(st->ds, dskey, NULL) != MF_OK) {
+        canonical = false;
+        if (!blob_whole(st, dskey)) {
+            canonical = true;
             const uint8_t *z;
             size_t zlen;
             rc = mf__codec_compress(cc, data, len, &z, &zlen);
@@ -609,7 +630,7 @@ static int put_blob(mf_store *st, mf__codec_ctx *cc, const uint8_t *data, size_t
                 h.codec = MF__CODEC_ZSTD;
                 h.payload_len = zlen;
                 h.checksum = mf__xxh64(z, zlen, 0);
-                return mf__blob_write(st, key, &h, z);
+                return mf__blob_write(st, key, &h, z, true);
             }
         }
     }
@@ -618,7 +639,7 @@ static int put_blob(mf_store *st, mf__codec_ctx *cc, const uint8_t *data, size_t
     if (len >= MF__BLOB_HDR_PAGE)
         h.hdr_len = MF__BLOB_HDR_PAGE;
     h.checksum = mf__xxh64(data, len, 0);
-    return mf__blob_write(st, key, &h, data);
+    return mf__blob_write(st, key, &h, data, canonical);
 }
 
 typedef struct put_ctx {
@@ -695,7 +716,7 @@ static int put_chunked(mf_store *st, const uint8_t *data, uint64_t len, bool raw
     if (rc == MF_OK) {
         mf__blob_hdr h = { MF__KIND_CHUNKS, MF__CODEC_RAW, MF__BLOB_HDR_MIN, list.size,
                            list.size, mf__xxh64(list.ptr, list.size, 0) };
-        rc = mf__blob_write(st, key, &h, list.ptr);
+        rc = mf__blob_write(st, key, &h, list.ptr, true);
     }
     mf_buf_dispose(&list);
     free(pc.ents);

@@ -217,7 +217,7 @@ void mf__value_close(mf__value *v);
 /* Write one blob put-if-absent: header (hdr_len bytes, zero padded) then
  * the payload. MF_EEXISTS from the backend counts as success. */
 int mf__blob_write(mf_store *st, const uint8_t key[MF_SHA256_LEN],
-                   const mf__blob_hdr *h, const void *payload);
+                   const mf__blob_hdr *h, const void *payload, bool canonical);
 /* Hex key and datastore key of a blob. */
 void mf__blob_dskey(const uint8_t key[MF_SHA256_LEN], char out[80]);
 
