@@ -37,7 +37,8 @@ MF_EXTERN(int) mf_gc(mf_engine *e, const mf_gc_options *opts, mf_gc_stats *stats
     /* Temp files of writers killed mid-put are garbage too. */
     if (!rc && !(opts && (opts->flags & MF_GC_DRY_RUN)) && mf__fs_root(e->ds)) {
         uint64_t removed = 0;
-        rc = mf__fs_clean_temps(e->ds, mf__now_us() / 1000000 - grace, &removed);
+        /* Grace 0 means everything up to this second (mtimes are in seconds). */
+        rc = mf__fs_clean_temps(e->ds, mf__now_us() / 1000000 - grace + 1, &removed);
     }
     if (stats)
         *stats = local;

@@ -477,7 +477,7 @@ static void corrupt_blob_detected(void **state)
 
     /* A damaged manifest is reported as such. */
     snprintf(path, sizeof path, "%s/%s", f->root, ps);
-    char mpath[PATH_MAX + 160];
+    char mpath[sizeof path + 16];
     snprintf(mpath, sizeof mpath, "%s/0.manifest", path);
     blob = mf_test_read_file(mpath, &flen);
     assert_non_null(blob);
@@ -576,6 +576,81 @@ static void full_disk_leaves_nothing(void **state)
     struct stat sb;
     assert_int_equal(stat(path, &sb), -1);
     free(d);
+}
+
+/* A writer killed with SIGKILL in the middle of storing artifacts leaves
+ * no visible task, no damaged blob, a run that reads as crashed, and only
+ * garbage that GC removes. */
+static void killed_writer_leaves_nothing(void **state)
+{
+    struct fx *f = *state;
+    for (int round = 0; round < 3; round++) {
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            mf_engine *e = open_engine(f->root);
+            mf_run *r = NULL;
+            mf_task *t = NULL;
+            if (mf_run_create(&r, e, "KillFlow", NULL) || mf_task_create(&t, r, "start", NULL))
+                _exit(30);
+            char id[64];
+            snprintf(id, sizeof id, "%s", mf_run_id(r));
+            if (write(ready[1], id, sizeof id) != (ssize_t)sizeof id)
+                _exit(31);
+            size_t n = 48u << 20;
+            unsigned char *d = malloc(n);
+            for (uint64_t i = 0;; i++) { /* until killed */
+                mf_test_fill_random(d, n, 1000 + i);
+                char name[32];
+                snprintf(name, sizeof name, "a%llu", (unsigned long long)i);
+                if (mf_task_put(t, name, "raw", d, n, 0))
+                    _exit(32);
+            }
+        }
+        char id[64];
+        assert_int_equal(read(ready[0], id, sizeof id), (ssize_t)sizeof id);
+        usleep(100000 + 150000 * round);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        assert_true(WIFSIGNALED(st));
+        close(ready[0]);
+        close(ready[1]);
+
+        mf_run *r = NULL;
+        assert_int_equal(mf_run_open(&r, f->e, "KillFlow", id), MF_OK);
+        assert_int_equal(mf_run_status_get(r), MF_RUN_CRASHED);
+        mf_strlist *l = NULL;
+        assert_int_equal(mf_run_steps(r, &l), MF_OK);
+        assert_int_equal(mf_strlist_count(l), 0);
+        mf_strlist_free(l);
+        char ps[256];
+        snprintf(ps, sizeof ps, "KillFlow/%s/start/1", id);
+        mf_task *t = NULL;
+        assert_int_equal(mf_task_open(&t, f->e, ps), MF_ENOTFOUND);
+        mf_run_free(r);
+        /* Every visible blob is whole. */
+        mf_strlist *bad = NULL;
+        assert_int_equal(mf_store_verify(f->e, &bad), MF_OK);
+        mf_strlist_free(bad);
+    }
+    /* Everything the writers left is garbage: GC takes it all. */
+    mf_gc_options go = MF_GC_OPTIONS_INIT;
+    mf_gc_stats gs;
+    memset(&gs, 0, sizeof gs);
+    gs.version = MF_GC_STATS_VERSION;
+    go.grace_seconds = 0;
+    assert_int_equal(mf_gc(f->e, &go, &gs), MF_OK);
+    assert_int_equal(gs.live, 0);
+    assert_int_equal(gs.swept, gs.blobs);
+    int vis, hid;
+    char data_dir[PATH_MAX + 8];
+    snprintf(data_dir, sizeof data_dir, "%s/data", f->root);
+    count_files(data_dir, &vis, &hid);
+    assert_int_equal(vis, 0);
+    assert_int_equal(hid, 0);
 }
 
 static void concurrent_writers(void **state)
@@ -791,6 +866,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_blob_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(crashed_run_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(full_disk_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(killed_writer_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(index_rebuild_and_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(default_root_discovery, setup, teardown),
