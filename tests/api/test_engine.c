@@ -448,7 +448,7 @@ static void corrupt_blob_detected(void **state)
     snprintf(ps, sizeof ps, "%s", mf_task_pathspec(t));
     mf_task_free(t);
 
-    char hex[65], path[PATH_MAX + 128];
+    char hex[65], path[PATH_MAX + 512];
     sha_hex(d, n, hex);
     snprintf(path, sizeof path, "%s/data/%.2s/%s", f->root, hex, hex);
     size_t flen = 0;
