@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -653,6 +654,74 @@ static void killed_writer_leaves_nothing(void **state)
     assert_int_equal(hid, 0);
 }
 
+/* One engine shared by threads, each with its own run handle. */
+struct thread_arg {
+    mf_engine *e;
+    const char *run_id;
+    int idx;
+    int failures;
+};
+
+static void *engine_thread(void *p)
+{
+    struct thread_arg *a = p;
+    mf_run *r = NULL;
+    if (mf_run_open(&r, a->e, "ThreadFlow", a->run_id)) {
+        a->failures++;
+        return NULL;
+    }
+    for (int i = 0; i < 25; i++) {
+        mf_task *t = NULL;
+        unsigned char blob[3000];
+        char v[64];
+        mf_test_fill_random(blob, sizeof blob, (uint64_t)(a->idx * 100 + i));
+        snprintf(v, sizeof v, "thread %d task %d", a->idx, i);
+        if (mf_task_create(&t, r, "work", NULL) ||
+            mf_task_put(t, "v", "raw", v, strlen(v), 0) ||
+            mf_task_put(t, "blob", "raw", blob, sizeof blob, 0) ||
+            mf_task_commit(t, MF_TASK_SUCCEEDED))
+            a->failures++;
+        mf_task_free(t);
+    }
+    mf_run_free(r);
+    return NULL;
+}
+
+static void engine_shared_by_threads(void **state)
+{
+    struct fx *f = *state;
+    mf_run *r = new_run(f->e, "ThreadFlow");
+    enum { N = 4 };
+    pthread_t th[N];
+    struct thread_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i].e = f->e;
+        args[i].run_id = mf_run_id(r);
+        args[i].idx = i;
+        args[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, engine_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    mf_strlist *tasks = NULL;
+    assert_int_equal(mf_run_tasks(r, "work", &tasks), MF_OK);
+    assert_int_equal(mf_strlist_count(tasks), N * 25);
+    /* Ids 1..100, each once. */
+    int seen[N * 25 + 1] = {0};
+    for (size_t i = 0; i < mf_strlist_count(tasks); i++) {
+        int id = atoi(mf_strlist_get(tasks, i));
+        assert_true(id >= 1 && id <= N * 25);
+        seen[id]++;
+    }
+    for (int i = 1; i <= N * 25; i++)
+        assert_int_equal(seen[i], 1);
+    mf_strlist_free(tasks);
+    assert_int_equal(mf_run_finish(r, MF_RUN_SUCCEEDED), MF_OK);
+    mf_run_free(r);
+}
+
 static void concurrent_writers(void **state)
 {
     struct fx *f = *state;
@@ -868,6 +937,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_disk_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_writer_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(engine_shared_by_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(index_rebuild_and_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(default_root_discovery, setup, teardown),
     };
