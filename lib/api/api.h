@@ -49,7 +49,6 @@ struct mf_artifact {
 /* Shared helpers (lib/api/util.c). */
 char *mf__strdup(const char *s);           /* NULL on OOM (error set) */
 char **mf__strv_dup(const char *const *v, size_t n); /* NULL on OOM */
-void mf__strv_free(char **v, size_t n);
 int mf__get_user(const char *given, char **out);
 int mf__run_record_write(mf_engine *e, const mf__run_record *r);
 

@@ -358,7 +358,7 @@ MF_EXTERN(int) mf_run_tags_update(mf_run *r, const char *const *add, size_t nadd
     }
     for (size_t i = 0; i < nadd; i++) {
         if (!(tags[n] = mf__strdup(add[i]))) {
-            mf__strv_free(tags, n);
+            mf__strvec_free(tags, n);
             free(r->rec.tags);
             r->rec.tags = NULL;
             r->rec.ntags = 0;

@@ -26,20 +26,11 @@ char **mf__strv_dup(const char *const *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         out[i] = mf__strdup(v[i] ? v[i] : "");
         if (!out[i]) {
-            mf__strv_free(out, i);
+            mf__strvec_free(out, i);
             return NULL;
         }
     }
     return out;
-}
-
-void mf__strv_free(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* The user a run belongs to, as Metaflow finds it: METAFLOW_USER, then the

@@ -54,6 +54,8 @@ int mf__strlist_pushn(mf_strlist *list, const char *s, size_t len);
 void mf__strlist_sort(mf_strlist *list);
 void mf__strlist_uniq(mf_strlist *list);  /* after sort: drop repeats */
 bool mf__strlist_contains(const mf_strlist *list, const char *s);
+/* Free the first `n` strings of `v`, then `v`; NULL `v` is a no-op. */
+void mf__strvec_free(char **v, size_t n);
 
 /* ---- names (lib/core/names.c); each returns MF_OK or MF_EINVAL with a
  * message that names `what` and the value. */

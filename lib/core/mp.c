@@ -127,3 +127,16 @@ int mf__mp_pack_bin(msgpack_packer *pk, const void *data, size_t len)
     int rc = msgpack_pack_bin(pk, len);
     return rc ? rc : msgpack_pack_bin_body(pk, data, len);
 }
+
+int mf__mp_pack_strv(msgpack_packer *pk, char *const *v, size_t n)
+{
+    int rc = msgpack_pack_array(pk, n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = mf__mp_pack_cstr(pk, v[i]);
+    return rc;
+}
+
+int mf__mp_buf_write(void *data, const char *bytes, size_t len)
+{
+    return mf__buf_put(data, bytes, len) == MF_OK ? 0 : -1;
+}

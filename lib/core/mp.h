@@ -33,5 +33,11 @@ bool mf__mp_streq(const msgpack_object *o, const char *s);
 /* Packing helpers (return 0 on success like msgpack_pack_*). */
 int mf__mp_pack_cstr(msgpack_packer *pk, const char *s); /* NULL packs nil */
 int mf__mp_pack_bin(msgpack_packer *pk, const void *data, size_t len);
+/* An array of `n` strings, each as mf__mp_pack_cstr() packs it. */
+int mf__mp_pack_strv(msgpack_packer *pk, char *const *v, size_t n);
+
+/* msgpack_packer write callback appending to the mf_buf in `data`;
+ * msgpack-c only tests the result for non-zero. */
+int mf__mp_buf_write(void *data, const char *bytes, size_t len);
 
 #endif /* MF_MP_H */

@@ -74,6 +74,15 @@ bool mf__strlist_contains(const mf_strlist *list, const char *s)
     return false;
 }
 
+void mf__strvec_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 MF_EXTERN(size_t) mf_strlist_count(const mf_strlist *list)
 {
     return list ? list->count : 0;

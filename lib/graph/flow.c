@@ -140,19 +140,10 @@ void mf__flow_clear_computed(mf_flow *flow)
     flow->validated = false;
 }
 
-static void free_strv(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void mf__step_clear_transition(mf__step *step)
 {
-    free_strv(step->targets, step->ntargets);
-    free_strv(step->cases, step->ntargets);
+    mf__strvec_free(step->targets, step->ntargets);
+    mf__strvec_free(step->cases, step->ntargets);
     free(step->var);
     step->targets = NULL;
     step->cases = NULL;
@@ -288,7 +279,7 @@ static char **dup_strv(const char *const *v, size_t n)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         if (!(out[i] = strdup(v[i]))) {
-            free_strv(out, i);
+            mf__strvec_free(out, i);
             return NULL;
         }
     }
@@ -333,7 +324,7 @@ MF_EXTERN(int) mf_flow_set_foreach(mf_flow *flow, const char *step,
     char **t = dup_strv(&target, 1);
     char *var = strdup(foreach_var);
     if (!t || !var) {
-        free_strv(t, 1);
+        mf__strvec_free(t, 1);
         free(var);
         return mf__error_oom();
     }
@@ -371,8 +362,8 @@ MF_EXTERN(int) mf_flow_set_switch(mf_flow *flow, const char *step,
     char **c = dup_strv(cases, n);
     char *var = strdup(condition_var);
     if (!t || !c || !var) {
-        free_strv(t, t ? n : 0);
-        free_strv(c, c ? n : 0);
+        mf__strvec_free(t, t ? n : 0);
+        mf__strvec_free(c, c ? n : 0);
         free(var);
         return mf__error_oom();
     }

@@ -30,11 +30,6 @@ static const char *const transition_names[] = {
 
 /* ---- save */
 
-static int write_cb(void *data, const char *buf, size_t len)
-{
-    return mf__buf_put(data, buf, len) == MF_OK ? 0 : -1;
-}
-
 static int pack_str(msgpack_packer *pk, const char *s)
 {
     return mf__mp_pack_cstr(pk, s);
@@ -52,14 +47,10 @@ static int pack_step(msgpack_packer *pk, const mf__step *s)
     rc = rc ? rc : pack_str(pk, "transition");
     rc = rc ? rc : pack_str(pk, transition_names[s->transition]);
     rc = rc ? rc : pack_str(pk, "targets");
-    rc = rc ? rc : msgpack_pack_array(pk, s->ntargets);
-    for (size_t i = 0; !rc && i < s->ntargets; i++)
-        rc = pack_str(pk, s->targets[i]);
+    rc = rc ? rc : mf__mp_pack_strv(pk, s->targets, s->ntargets);
     if (has_cases) {
         rc = rc ? rc : pack_str(pk, "cases");
-        rc = rc ? rc : msgpack_pack_array(pk, s->ntargets);
-        for (size_t i = 0; !rc && i < s->ntargets; i++)
-            rc = pack_str(pk, s->cases[i]);
+        rc = rc ? rc : mf__mp_pack_strv(pk, s->cases, s->ntargets);
     }
     if (s->var) {
         rc = rc ? rc : pack_str(pk, "var");
@@ -80,7 +71,7 @@ MF_EXTERN(int) mf_flow_save(const mf_flow *flow, mf_buf *out)
         return mf__error_set(MF_EINVAL, "mf_flow_save: %s is NULL", flow ? "out" : "flow");
     mf_buf tmp = MF_BUF_INIT;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &tmp, write_cb);
+    msgpack_packer_init(&pk, &tmp, mf__mp_buf_write);
     int rc = msgpack_pack_map(&pk, 3);
     rc = rc ? rc : pack_str(&pk, "format");
     rc = rc ? rc : msgpack_pack_uint32(&pk, MF_FLOW_SPEC_FORMAT);

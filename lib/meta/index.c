@@ -394,6 +394,34 @@ static void read_end(mf_meta *m, MDB_txn *txn)
     pthread_rwlock_unlock(&m->rw);
 }
 
+/* read_begin() plus a cursor on `dbi`; the caller closes the cursor with
+ * read_cursor_close(), then calls read_end(). */
+static int read_cursor(mf_meta *m, MDB_dbi dbi, const char *op, MDB_txn **txn,
+                       MDB_cursor **cur)
+{
+    int rc = read_begin(m, op, txn);
+    if (rc != MF_OK)
+        return rc;
+    int mrc = mdb_cursor_open(*txn, dbi, cur);
+    if (mrc) {
+        read_end(m, *txn);
+        return lmdb_error(m, mrc, op);
+    }
+    return MF_OK;
+}
+
+/* Close a read_cursor() cursor after a scan. An LMDB error that stopped
+ * the scan (rather than its running off the end) becomes the result,
+ * unless an earlier error stands. */
+static int read_cursor_close(const mf_meta *m, MDB_cursor *cur, int rc, int mrc,
+                             const char *op)
+{
+    if (rc == MF_OK && mrc && mrc != MDB_NOTFOUND)
+        rc = lmdb_error(m, mrc, op);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 /* ------------------------------------------------------------ open/close */
 
 static int open_dbis(mf_meta *m, MDB_txn *txn, unsigned flags)
@@ -923,18 +951,13 @@ int mf__meta_run_list(mf_meta *m, const char *flow, const char *const *tags, siz
         return MF_OK; /* no such flow can exist */
 
     MDB_txn *txn;
-    int rc = read_begin(m, "listing runs", &txn);
+    MDB_cursor *cur;
+    int rc = read_cursor(m, m->db_runs_by_time, "listing runs", &txn, &cur);
     if (rc != MF_OK)
         return rc;
-    MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, m->db_runs_by_time, &cur);
-    if (mrc) {
-        read_end(m, txn);
-        return lmdb_error(m, mrc, "listing runs");
-    }
     size_t found = 0;
     MDB_val key = k_val(&prefix), val;
-    mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
     while (mrc == 0 && has_prefix(&key, &prefix) && (limit == 0 || found < limit)) {
         const unsigned char *kb = key.mv_data, *vb = val.mv_data;
         size_t idlen = key.mv_size - prefix.n;
@@ -961,9 +984,7 @@ int mf__meta_run_list(mf_meta *m, const char *flow, const char *const *tags, siz
         }
         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
     }
-    if (rc == MF_OK && mrc && mrc != MDB_NOTFOUND)
-        rc = lmdb_error(m, mrc, "listing runs");
-    mdb_cursor_close(cur);
+    rc = read_cursor_close(m, cur, rc, mrc, "listing runs");
     read_end(m, txn);
     return rc;
 }
@@ -973,26 +994,19 @@ int mf__meta_flow_list(mf_meta *m, mf_strlist *out)
     if (!m || !out)
         return mf__error_set(MF_EINVAL, "flow list: NULL argument");
     MDB_txn *txn;
-    int rc = read_begin(m, "listing flows", &txn);
+    MDB_cursor *cur;
+    int rc = read_cursor(m, m->db_flows, "listing flows", &txn, &cur);
     if (rc != MF_OK)
         return rc;
-    MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, m->db_flows, &cur);
-    if (mrc) {
-        read_end(m, txn);
-        return lmdb_error(m, mrc, "listing flows");
-    }
     MDB_val key, val;
-    mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    int mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
     while (mrc == 0) {
         rc = mf__strlist_pushn(out, key.mv_data, key.mv_size);
         if (rc != MF_OK)
             break;
         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
     }
-    if (rc == MF_OK && mrc && mrc != MDB_NOTFOUND)
-        rc = lmdb_error(m, mrc, "listing flows");
-    mdb_cursor_close(cur);
+    rc = read_cursor_close(m, cur, rc, mrc, "listing flows");
     read_end(m, txn);
     return rc;
 }
@@ -1318,19 +1332,14 @@ int mf__meta_step_list(mf_meta *m, const char *flow, const char *run_id, mf_strl
         return MF_OK;
 
     MDB_txn *txn;
-    int rc = read_begin(m, "listing steps", &txn);
+    MDB_cursor *cur;
+    int rc = read_cursor(m, m->db_steps, "listing steps", &txn, &cur);
     if (rc != MF_OK)
         return rc;
-    MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, m->db_steps, &cur);
-    if (mrc) {
-        read_end(m, txn);
-        return lmdb_error(m, mrc, "listing steps");
-    }
     step_ent *v = NULL;
     size_t n = 0, cap = 0;
     MDB_val key = k_val(&p), val;
-    mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
     while (mrc == 0 && has_prefix(&key, &p)) {
         if (val.mv_size != 4 || key.mv_size == p.n) {
             rc = mf__error_set(MF_ECORRUPT, "metadata index '%s': bad step entry of run '%s/%s'",
@@ -1354,9 +1363,7 @@ int mf__meta_step_list(mf_meta *m, const char *flow, const char *run_id, mf_strl
         n++;
         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
     }
-    if (rc == MF_OK && mrc && mrc != MDB_NOTFOUND)
-        rc = lmdb_error(m, mrc, "listing steps");
-    mdb_cursor_close(cur);
+    rc = read_cursor_close(m, cur, rc, mrc, "listing steps");
     if (rc == MF_OK && n) {
         qsort(v, n, sizeof *v, step_cmp);
         for (size_t i = 0; i < n && rc == MF_OK; i++)
@@ -1381,17 +1388,12 @@ int mf__meta_task_list(mf_meta *m, const char *flow, const char *run_id, const c
         return MF_OK;
 
     MDB_txn *txn;
-    int rc = read_begin(m, "listing tasks", &txn);
+    MDB_cursor *cur;
+    int rc = read_cursor(m, m->db_task_order, "listing tasks", &txn, &cur);
     if (rc != MF_OK)
         return rc;
-    MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, m->db_task_order, &cur);
-    if (mrc) {
-        read_end(m, txn);
-        return lmdb_error(m, mrc, "listing tasks");
-    }
     MDB_val key = k_val(&p), val;
-    mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
     while (mrc == 0 && has_prefix(&key, &p)) {
         if (key.mv_size != p.n + 8 || val.mv_size == 0) {
             rc = mf__error_set(MF_ECORRUPT, "metadata index '%s': bad task order entry of step '%s/%s/%s'",
@@ -1403,9 +1405,7 @@ int mf__meta_task_list(mf_meta *m, const char *flow, const char *run_id, const c
             break;
         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
     }
-    if (rc == MF_OK && mrc && mrc != MDB_NOTFOUND)
-        rc = lmdb_error(m, mrc, "listing tasks");
-    mdb_cursor_close(cur);
+    rc = read_cursor_close(m, cur, rc, mrc, "listing tasks");
     read_end(m, txn);
     return rc;
 }

@@ -79,6 +79,19 @@ static int lock_path(const mf_meta *m, const char *flow, const char *run_id, mf_
     return rc;
 }
 
+/* The checks that open unlock and alive, then the lock file's path; `op`
+ * names the operation in messages, `doing` in the fork check. */
+static int lock_prepare(mf_meta *m, const char *op, const char *doing, const char *flow,
+                        const char *run_id, mf_buf *path)
+{
+    if (!m)
+        return mf__error_set(MF_EINVAL, "%s: NULL index", op);
+    int rc = mf__meta_check_pid(m, doing);
+    if (rc != MF_OK)
+        return rc;
+    return lock_path(m, flow, run_id, NULL, path);
+}
+
 static void whole_file(struct flock *fl, short type)
 {
     memset(fl, 0, sizeof *fl);
@@ -161,13 +174,8 @@ int mf__meta_run_lock(mf_meta *m, const char *flow, const char *run_id)
 
 int mf__meta_run_unlock(mf_meta *m, const char *flow, const char *run_id)
 {
-    if (!m)
-        return mf__error_set(MF_EINVAL, "run unlock: NULL index");
-    int rc = mf__meta_check_pid(m, "unlocking a run");
-    if (rc != MF_OK)
-        return rc;
     mf_buf path = MF_BUF_INIT;
-    rc = lock_path(m, flow, run_id, NULL, &path);
+    int rc = lock_prepare(m, "run unlock", "unlocking a run", flow, run_id, &path);
     if (rc != MF_OK)
         goto out;
     pthread_mutex_lock(&g_mutex);
@@ -193,13 +201,8 @@ out:
 
 int mf__meta_run_alive(mf_meta *m, const char *flow, const char *run_id)
 {
-    if (!m)
-        return mf__error_set(MF_EINVAL, "run alive: NULL index");
-    int rc = mf__meta_check_pid(m, "checking a run");
-    if (rc != MF_OK)
-        return rc;
     mf_buf path = MF_BUF_INIT;
-    rc = lock_path(m, flow, run_id, NULL, &path);
+    int rc = lock_prepare(m, "run alive", "checking a run", flow, run_id, &path);
     if (rc != MF_OK)
         goto out;
 

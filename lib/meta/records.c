@@ -22,35 +22,14 @@
 
 /* ------------------------------------------------------------ encoding */
 
-static int buf_write(void *data, const char *bytes, size_t len)
-{
-    /* msgpack-c only checks for non-zero. */
-    return mf__buf_put(data, bytes, len) == MF_OK ? 0 : -1;
-}
-
 static int pack_str(msgpack_packer *pk, const char *s)
 {
-    if (!s)
-        return msgpack_pack_nil(pk);
-    size_t n = strlen(s);
-    if (msgpack_pack_str(pk, n) != 0)
-        return -1;
-    return msgpack_pack_str_body(pk, s, n);
+    return mf__mp_pack_cstr(pk, s);
 }
 
 static int pack_key(msgpack_packer *pk, const char *key)
 {
-    return pack_str(pk, key);
-}
-
-static int pack_strv(msgpack_packer *pk, char *const *v, size_t n)
-{
-    if (msgpack_pack_array(pk, n) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (pack_str(pk, v[i]) != 0)
-            return -1;
-    return 0;
+    return mf__mp_pack_cstr(pk, key);
 }
 
 /* Arrays with a non-zero count must have storage; catching it here turns a
@@ -85,7 +64,7 @@ int mf__run_record_encode(const mf__run_record *r, mf_buf *out)
 
     mf__buf_clear(out);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, out, buf_write);
+    msgpack_packer_init(&pk, out, mf__mp_buf_write);
 
     int e = 0;
     e |= msgpack_pack_map(&pk, RUN_NKEYS);
@@ -100,8 +79,8 @@ int mf__run_record_encode(const mf__run_record *r, mf_buf *out)
     e |= pack_key(&pk, "heartbeat_us");  e |= msgpack_pack_int64(&pk, r->heartbeat_us);
     e |= pack_key(&pk, "host");          e |= pack_str(&pk, r->host);
     e |= pack_key(&pk, "pid");           e |= msgpack_pack_int64(&pk, r->pid);
-    e |= pack_key(&pk, "sys_tags");      e |= pack_strv(&pk, r->sys_tags, r->nsys_tags);
-    e |= pack_key(&pk, "tags");          e |= pack_strv(&pk, r->tags, r->ntags);
+    e |= pack_key(&pk, "sys_tags");      e |= mf__mp_pack_strv(&pk, r->sys_tags, r->nsys_tags);
+    e |= pack_key(&pk, "tags");          e |= mf__mp_pack_strv(&pk, r->tags, r->ntags);
     /* Pairs rather than a map: parameter order is part of the record. */
     e |= pack_key(&pk, "params");
     e |= msgpack_pack_array(&pk, r->nparams);
@@ -133,7 +112,7 @@ int mf__task_record_encode(const mf__task_record *t, mf_buf *out)
 
     mf__buf_clear(out);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, out, buf_write);
+    msgpack_packer_init(&pk, out, mf__mp_buf_write);
 
     int e = 0;
     e |= msgpack_pack_map(&pk, TASK_NKEYS);
@@ -156,8 +135,8 @@ int mf__task_record_encode(const mf__task_record *t, mf_buf *out)
         e |= msgpack_pack_uint32(&pk, t->foreach_nsplits[i]);
         e |= pack_str(&pk, t->foreach_value ? t->foreach_value[i] : NULL);
     }
-    e |= pack_key(&pk, "inputs");      e |= pack_strv(&pk, t->input_paths, t->ninputs);
-    e |= pack_key(&pk, "artifacts");   e |= pack_strv(&pk, t->artifact_names, t->nartifacts);
+    e |= pack_key(&pk, "inputs");      e |= mf__mp_pack_strv(&pk, t->input_paths, t->ninputs);
+    e |= pack_key(&pk, "artifacts");   e |= mf__mp_pack_strv(&pk, t->artifact_names, t->nartifacts);
     if (e) {
         mf__buf_clear(out);
         return mf__error_oom();
@@ -169,13 +148,6 @@ int mf__task_record_encode(const mf__task_record *t, mf_buf *out)
 
 /* Results of the field readers below. */
 enum { F_OK = 0, F_TYPE = 1, F_NOMEM = 2 };
-
-static bool key_is(const msgpack_object *k, const char *s)
-{
-    size_t n = strlen(s);
-    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-           memcmp(k->via.str.ptr, s, n) == 0;
-}
 
 /* A msgpack str as a C string. Strings holding NUL bytes are refused: no
  * name, id or tag we write can contain one, and the C side would silently
@@ -202,15 +174,7 @@ static int rd_str(const msgpack_object *o, bool nullable, char **out)
 
 static int rd_i64(const msgpack_object *o, int64_t *out)
 {
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX) {
-        *out = (int64_t)o->via.u64;
-        return F_OK;
-    }
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *out = o->via.i64;
-        return F_OK;
-    }
-    return F_TYPE;
+    return mf__mp_int(o, out) ? F_OK : F_TYPE;
 }
 
 static int rd_i32(const msgpack_object *o, int32_t *out)
@@ -230,15 +194,6 @@ static int rd_u32(const msgpack_object *o, uint32_t *out)
     return F_OK;
 }
 
-static void free_strv(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* An array of non-nil strings. mf__mp_check() has already bounded the
  * count by the input size, so the allocation is bounded too. */
 static int rd_strv(const msgpack_object *o, char ***out, size_t *nout)
@@ -256,7 +211,7 @@ static int rd_strv(const msgpack_object *o, char ***out, size_t *nout)
     for (size_t i = 0; i < n; i++) {
         int rc = rd_str(&o->via.array.ptr[i], false, &v[i]);
         if (rc != F_OK) {
-            free_strv(v, i);
+            mf__strvec_free(v, i);
             return rc;
         }
     }
@@ -286,7 +241,7 @@ static int decode_head(const char *kind, const void *data, size_t len, const cha
     const msgpack_object_kv *kv = root->via.map.ptr;
     bool found = false;
     for (uint32_t i = 0; i < root->via.map.size; i++) {
-        if (key_is(&kv[i].key, "format")) {
+        if (mf__mp_streq(&kv[i].key, "format")) {
             if (found || rd_u32(&kv[i].val, format) != F_OK || *format == 0) {
                 msgpack_unpacked_destroy(up);
                 return mf__error_set(MF_ECORRUPT, "%s '%s': bad format field", kind, what);
@@ -306,9 +261,76 @@ static int decode_head(const char *kind, const void *data, size_t len, const cha
     return MF_OK;
 }
 
-/* Bit of each known key in the `seen` mask: a key present twice is
- * corruption (our encoder never writes one), and it would leak the first
- * value. */
+/* What tells the record kinds apart; decode_record() does the rest. */
+typedef struct record_kind {
+    const char *name;            /* "run record", for messages */
+    const char *const *keys;     /* known keys, indexed by field id */
+    int nkeys;                   /* at most 32: see `seen` below */
+    const int *required;         /* ids of the keys that must be present */
+    size_t nrequired;
+    /* Read the value of known key `id` into the record: F_OK, F_TYPE or
+     * F_NOMEM. The "format" key is read by decode_head(). */
+    int (*field)(void *rec, int id, const msgpack_object *v);
+} record_kind;
+
+/* Decode one record into `rec`, which the caller zeroed, and its format
+ * number into `format`. On failure `rec` may hold some fields: the caller
+ * clears it. */
+static int decode_record(const record_kind *kind, void *rec, const void *data, size_t len,
+                         const char *what, uint32_t *format)
+{
+    if (!what)
+        what = "?";
+    msgpack_unpacked up;
+    int rc = decode_head(kind->name, data, len, what, &up, format);
+    if (rc != MF_OK)
+        return rc;
+
+    /* Bit of each known key in the `seen` mask: a key present twice is
+     * corruption (our encoder never writes one), and it would leak the
+     * first value. */
+    const msgpack_object *root = &up.data;
+    uint32_t seen = 0;
+    int frc = F_OK;
+    const char *bad = NULL;
+    for (uint32_t i = 0; i < root->via.map.size && frc == F_OK; i++) {
+        const msgpack_object *k = &root->via.map.ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            frc = F_TYPE;
+            bad = "(non-string key)";
+            break;
+        }
+        int id = -1;
+        for (int j = 0; j < kind->nkeys; j++)
+            if (mf__mp_streq(k, kind->keys[j])) {
+                id = j;
+                break;
+            }
+        if (id < 0)
+            continue; /* a newer writer's extra key */
+        bad = kind->keys[id];
+        if (seen & (1u << id)) {
+            frc = F_TYPE;
+            break;
+        }
+        seen |= 1u << id;
+        frc = kind->field(rec, id, &root->via.map.ptr[i].val);
+    }
+    msgpack_unpacked_destroy(&up);
+
+    if (frc == F_NOMEM)
+        return mf__error_oom();
+    if (frc != F_OK)
+        return mf__error_set(MF_ECORRUPT, "%s '%s': bad field '%s'", kind->name, what, bad);
+    for (size_t j = 0; j < kind->nrequired; j++)
+        if (!(seen & (1u << kind->required[j])))
+            return mf__error_set(MF_ECORRUPT, "%s '%s': missing field '%s'",
+                                 kind->name, what, kind->keys[kind->required[j]]);
+    return MF_OK;
+}
+
+#define NELEMS(a) (sizeof (a) / sizeof (a)[0])
+
 enum {
     RK_FORMAT, RK_FLOW, RK_RUN_ID, RK_USER, RK_ORIGIN, RK_STATUS, RK_CREATED,
     RK_FINISHED, RK_HEARTBEAT, RK_HOST, RK_PID, RK_SYS_TAGS, RK_TAGS, RK_PARAMS
@@ -317,6 +339,7 @@ static const char *const run_keys[] = {
     "format", "flow", "run_id", "user", "origin_run_id", "status", "created_us",
     "finished_us", "heartbeat_us", "host", "pid", "sys_tags", "tags", "params"
 };
+static const int run_required[] = { RK_FLOW, RK_RUN_ID, RK_STATUS, RK_CREATED };
 
 static int rd_params(const msgpack_object *o, mf__run_record *r)
 {
@@ -344,80 +367,40 @@ static int rd_params(const msgpack_object *o, mf__run_record *r)
     return F_OK;
 }
 
+static int run_field(void *rec, int id, const msgpack_object *v)
+{
+    mf__run_record *r = rec;
+    switch (id) {
+    case RK_FLOW:      return rd_str(v, false, &r->flow);
+    case RK_RUN_ID:    return rd_str(v, false, &r->run_id);
+    case RK_USER:      return rd_str(v, true, &r->user);
+    case RK_ORIGIN:    return rd_str(v, true, &r->origin_run_id);
+    case RK_STATUS:    return rd_i32(v, &r->status);
+    case RK_CREATED:   return rd_i64(v, &r->created_us);
+    case RK_FINISHED:  return rd_i64(v, &r->finished_us);
+    case RK_HEARTBEAT: return rd_i64(v, &r->heartbeat_us);
+    case RK_HOST:      return rd_str(v, true, &r->host);
+    case RK_PID:       return rd_i64(v, &r->pid);
+    case RK_SYS_TAGS:  return rd_strv(v, &r->sys_tags, &r->nsys_tags);
+    case RK_TAGS:      return rd_strv(v, &r->tags, &r->ntags);
+    case RK_PARAMS:    return rd_params(v, r);
+    }
+    return F_OK;
+}
+
+static const record_kind run_kind = {
+    "run record", run_keys, (int)NELEMS(run_keys), run_required, NELEMS(run_required), run_field
+};
+
 int mf__run_record_decode(mf__run_record *r, const void *data, size_t len, const char *what)
 {
     if (!r)
         return mf__error_set(MF_EINVAL, "run record: NULL output");
     memset(r, 0, sizeof *r);
-    if (!what)
-        what = "?";
-
-    msgpack_unpacked up;
-    uint32_t format = 0;
-    int rc = decode_head("run record", data, len, what, &up, &format);
+    int rc = decode_record(&run_kind, r, data, len, what, &r->format);
     if (rc != MF_OK)
-        return rc;
-
-    const msgpack_object *root = &up.data;
-    uint32_t seen = 0;
-    int frc = F_OK;
-    const char *bad = NULL;
-    for (uint32_t i = 0; i < root->via.map.size && frc == F_OK; i++) {
-        const msgpack_object *k = &root->via.map.ptr[i].key;
-        const msgpack_object *v = &root->via.map.ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            frc = F_TYPE;
-            bad = "(non-string key)";
-            break;
-        }
-        int id = -1;
-        for (int j = 0; j < (int)(sizeof run_keys / sizeof run_keys[0]); j++)
-            if (key_is(k, run_keys[j])) {
-                id = j;
-                break;
-            }
-        if (id < 0)
-            continue; /* a newer writer's extra key */
-        bad = run_keys[id];
-        if (seen & (1u << id)) {
-            frc = F_TYPE;
-            break;
-        }
-        seen |= 1u << id;
-        switch (id) {
-        case RK_FORMAT:    r->format = format; break;
-        case RK_FLOW:      frc = rd_str(v, false, &r->flow); break;
-        case RK_RUN_ID:    frc = rd_str(v, false, &r->run_id); break;
-        case RK_USER:      frc = rd_str(v, true, &r->user); break;
-        case RK_ORIGIN:    frc = rd_str(v, true, &r->origin_run_id); break;
-        case RK_STATUS:    frc = rd_i32(v, &r->status); break;
-        case RK_CREATED:   frc = rd_i64(v, &r->created_us); break;
-        case RK_FINISHED:  frc = rd_i64(v, &r->finished_us); break;
-        case RK_HEARTBEAT: frc = rd_i64(v, &r->heartbeat_us); break;
-        case RK_HOST:      frc = rd_str(v, true, &r->host); break;
-        case RK_PID:       frc = rd_i64(v, &r->pid); break;
-        case RK_SYS_TAGS:  frc = rd_strv(v, &r->sys_tags, &r->nsys_tags); break;
-        case RK_TAGS:      frc = rd_strv(v, &r->tags, &r->ntags); break;
-        case RK_PARAMS:    frc = rd_params(v, r); break;
-        }
-    }
-    msgpack_unpacked_destroy(&up);
-
-    if (frc == F_OK) {
-        static const int required[] = { RK_FLOW, RK_RUN_ID, RK_STATUS, RK_CREATED };
-        for (size_t j = 0; j < sizeof required / sizeof required[0]; j++)
-            if (!(seen & (1u << required[j]))) {
-                mf__run_record_clear(r);
-                return mf__error_set(MF_ECORRUPT, "run record '%s': missing field '%s'",
-                                     what, run_keys[required[j]]);
-            }
-        r->format = format;
-        return MF_OK;
-    }
-    mf__run_record_clear(r);
-    if (frc == F_NOMEM)
-        return mf__error_oom();
-    return mf__error_set(MF_ECORRUPT, "run record '%s': bad field '%s'", what, bad);
+        mf__run_record_clear(r);
+    return rc;
 }
 
 void mf__run_record_clear(mf__run_record *r)
@@ -429,12 +412,12 @@ void mf__run_record_clear(mf__run_record *r)
     free(r->user);
     free(r->origin_run_id);
     free(r->host);
-    free_strv(r->sys_tags, r->nsys_tags);
-    free_strv(r->tags, r->ntags);
+    mf__strvec_free(r->sys_tags, r->nsys_tags);
+    mf__strvec_free(r->tags, r->ntags);
     /* rd_params() may leave the arrays allocated with fewer filled slots;
      * calloc made the rest NULL, so freeing nparams entries is exact. */
-    free_strv(r->param_names, r->nparams);
-    free_strv(r->param_values, r->nparams);
+    mf__strvec_free(r->param_names, r->nparams);
+    mf__strvec_free(r->param_values, r->nparams);
     memset(r, 0, sizeof *r);
 }
 
@@ -446,6 +429,8 @@ static const char *const task_keys[] = {
     "format", "flow", "run_id", "step", "task_id", "attempt", "status",
     "started_us", "finished_us", "foreach", "inputs", "artifacts"
 };
+static const int task_required[] = { TK_FLOW, TK_RUN_ID, TK_STEP, TK_TASK_ID,
+                                     TK_ATTEMPT, TK_STATUS };
 
 static int rd_foreach(const msgpack_object *o, mf__task_record *t)
 {
@@ -475,79 +460,39 @@ static int rd_foreach(const msgpack_object *o, mf__task_record *t)
     return F_OK;
 }
 
+static int task_field(void *rec, int id, const msgpack_object *v)
+{
+    mf__task_record *t = rec;
+    switch (id) {
+    case TK_FLOW:      return rd_str(v, false, &t->flow);
+    case TK_RUN_ID:    return rd_str(v, false, &t->run_id);
+    case TK_STEP:      return rd_str(v, false, &t->step);
+    case TK_TASK_ID:   return rd_str(v, false, &t->task_id);
+    case TK_ATTEMPT:   return rd_u32(v, &t->attempt);
+    case TK_STATUS:    return rd_i32(v, &t->status);
+    case TK_STARTED:   return rd_i64(v, &t->started_us);
+    case TK_FINISHED:  return rd_i64(v, &t->finished_us);
+    case TK_FOREACH:   return rd_foreach(v, t);
+    case TK_INPUTS:    return rd_strv(v, &t->input_paths, &t->ninputs);
+    case TK_ARTIFACTS: return rd_strv(v, &t->artifact_names, &t->nartifacts);
+    }
+    return F_OK;
+}
+
+static const record_kind task_kind = {
+    "task record", task_keys, (int)NELEMS(task_keys), task_required, NELEMS(task_required),
+    task_field
+};
+
 int mf__task_record_decode(mf__task_record *t, const void *data, size_t len, const char *what)
 {
     if (!t)
         return mf__error_set(MF_EINVAL, "task record: NULL output");
     memset(t, 0, sizeof *t);
-    if (!what)
-        what = "?";
-
-    msgpack_unpacked up;
-    uint32_t format = 0;
-    int rc = decode_head("task record", data, len, what, &up, &format);
+    int rc = decode_record(&task_kind, t, data, len, what, &t->format);
     if (rc != MF_OK)
-        return rc;
-
-    const msgpack_object *root = &up.data;
-    uint32_t seen = 0;
-    int frc = F_OK;
-    const char *bad = NULL;
-    for (uint32_t i = 0; i < root->via.map.size && frc == F_OK; i++) {
-        const msgpack_object *k = &root->via.map.ptr[i].key;
-        const msgpack_object *v = &root->via.map.ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            frc = F_TYPE;
-            bad = "(non-string key)";
-            break;
-        }
-        int id = -1;
-        for (int j = 0; j < (int)(sizeof task_keys / sizeof task_keys[0]); j++)
-            if (key_is(k, task_keys[j])) {
-                id = j;
-                break;
-            }
-        if (id < 0)
-            continue;
-        bad = task_keys[id];
-        if (seen & (1u << id)) {
-            frc = F_TYPE;
-            break;
-        }
-        seen |= 1u << id;
-        switch (id) {
-        case TK_FORMAT:    break;
-        case TK_FLOW:      frc = rd_str(v, false, &t->flow); break;
-        case TK_RUN_ID:    frc = rd_str(v, false, &t->run_id); break;
-        case TK_STEP:      frc = rd_str(v, false, &t->step); break;
-        case TK_TASK_ID:   frc = rd_str(v, false, &t->task_id); break;
-        case TK_ATTEMPT:   frc = rd_u32(v, &t->attempt); break;
-        case TK_STATUS:    frc = rd_i32(v, &t->status); break;
-        case TK_STARTED:   frc = rd_i64(v, &t->started_us); break;
-        case TK_FINISHED:  frc = rd_i64(v, &t->finished_us); break;
-        case TK_FOREACH:   frc = rd_foreach(v, t); break;
-        case TK_INPUTS:    frc = rd_strv(v, &t->input_paths, &t->ninputs); break;
-        case TK_ARTIFACTS: frc = rd_strv(v, &t->artifact_names, &t->nartifacts); break;
-        }
-    }
-    msgpack_unpacked_destroy(&up);
-
-    if (frc == F_OK) {
-        static const int required[] = { TK_FLOW, TK_RUN_ID, TK_STEP, TK_TASK_ID,
-                                        TK_ATTEMPT, TK_STATUS };
-        for (size_t j = 0; j < sizeof required / sizeof required[0]; j++)
-            if (!(seen & (1u << required[j]))) {
-                mf__task_record_clear(t);
-                return mf__error_set(MF_ECORRUPT, "task record '%s': missing field '%s'",
-                                     what, task_keys[required[j]]);
-            }
-        t->format = format;
-        return MF_OK;
-    }
-    mf__task_record_clear(t);
-    if (frc == F_NOMEM)
-        return mf__error_oom();
-    return mf__error_set(MF_ECORRUPT, "task record '%s': bad field '%s'", what, bad);
+        mf__task_record_clear(t);
+    return rc;
 }
 
 void mf__task_record_clear(mf__task_record *t)
@@ -560,8 +505,8 @@ void mf__task_record_clear(mf__task_record *t)
     free(t->task_id);
     free(t->foreach_index);
     free(t->foreach_nsplits);
-    free_strv(t->foreach_value, t->foreach_depth);
-    free_strv(t->input_paths, t->ninputs);
-    free_strv(t->artifact_names, t->nartifacts);
+    mf__strvec_free(t->foreach_value, t->foreach_depth);
+    mf__strvec_free(t->input_paths, t->ninputs);
+    mf__strvec_free(t->artifact_names, t->nartifacts);
     memset(t, 0, sizeof *t);
 }

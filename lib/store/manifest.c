@@ -17,20 +17,14 @@ static const uint8_t trailer_head[7] = { 0xa5, 'c', 'h', 'e', 'c', 'k', 0xcf };
 
 /* ------------------------------------------------------------- encode */
 
-static int buf_write(void *data, const char *buf, size_t len)
-{
-    return mf__buf_put(data, buf, len) == MF_OK ? 0 : -1;
-}
-
 static int pack_str(msgpack_packer *pk, const char *s)
 {
-    size_t n = strlen(s);
-    return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, s, n);
+    return mf__mp_pack_cstr(pk, s);
 }
 
 static int pack_key(msgpack_packer *pk, const char *k)
 {
-    return pack_str(pk, k);
+    return mf__mp_pack_cstr(pk, k);
 }
 
 static int cmp_art(const void *a, const void *b)
@@ -83,7 +77,7 @@ int mf__manifest_encode(const mf__manifest *m, mf_buf *out)
 
     mf__buf_clear(out);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, out, buf_write);
+    msgpack_packer_init(&pk, out, mf__mp_buf_write);
     int e = msgpack_pack_map(&pk, 13 + (m->extra.size ? 1 : 0));
     e = e || pack_key(&pk, "format") || msgpack_pack_uint32(&pk, MF_MANIFEST_FORMAT);
     e = e || pack_key(&pk, "flow") || pack_str(&pk, m->flow);
@@ -96,14 +90,11 @@ int mf__manifest_encode(const mf__manifest *m, mf_buf *out)
     e = e || pack_key(&pk, "finished_us") || msgpack_pack_int64(&pk, m->finished_us);
     e = e || pack_key(&pk, "foreach") || msgpack_pack_array(&pk, m->foreach_depth);
     for (size_t i = 0; !e && i < m->foreach_depth; i++) {
-        const char *v = m->foreach_value ? m->foreach_value[i] : NULL;
         e = msgpack_pack_array(&pk, 3) || msgpack_pack_uint32(&pk, m->foreach_index[i]) ||
             msgpack_pack_uint32(&pk, m->foreach_nsplits[i]) ||
-            (v ? pack_str(&pk, v) : msgpack_pack_nil(&pk));
+            pack_str(&pk, m->foreach_value ? m->foreach_value[i] : NULL); /* NULL: nil */
     }
-    e = e || pack_key(&pk, "inputs") || msgpack_pack_array(&pk, m->ninputs);
-    for (size_t i = 0; !e && i < m->ninputs; i++)
-        e = pack_str(&pk, m->input_paths[i]);
+    e = e || pack_key(&pk, "inputs") || mf__mp_pack_strv(&pk, m->input_paths, m->ninputs);
     e = e || pack_key(&pk, "artifacts") || msgpack_pack_array(&pk, m->nartifacts);
     for (size_t i = 0; !e && i < m->nartifacts; i++) {
         const mf__martifact *a = arts[i];
@@ -122,7 +113,7 @@ int mf__manifest_encode(const mf__manifest *m, mf_buf *out)
         }
     }
     if (!e && m->extra.size)
-        e = pack_key(&pk, "extra") || buf_write(out, m->extra.ptr, m->extra.size);
+        e = pack_key(&pk, "extra") || mf__mp_buf_write(out, m->extra.ptr, m->extra.size);
     if (e) {
         rc = mf__error_oom();
         goto done;
@@ -147,38 +138,19 @@ done:
 
 /* ------------------------------------------------------------- decode */
 
-static const msgpack_object *get(const msgpack_object *map, const char *key)
-{
-    if (map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 static bool get_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
 {
-    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+    uint64_t v;
+    if (!mf__mp_uint(o, &v) || v > max)
         return false;
-    *out = o->via.u64;
+    *out = v;
     return true;
 }
 
 static bool get_int(const msgpack_object *o, int64_t min, int64_t max, int64_t *out)
 {
     int64_t v;
-    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX)
-        v = (int64_t)o->via.u64;
-    else if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        v = o->via.i64;
-    else
-        return false;
-    if (v < min || v > max)
+    if (!mf__mp_int(o, &v) || v < min || v > max)
         return false;
     *out = v;
     return true;
@@ -201,16 +173,16 @@ static bool get_str(const msgpack_object *o, char **out)
 
 static const msgpack_object *get_array(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *o = get(map, key);
+    const msgpack_object *o = mf__mp_get(map, key);
     return o && o->type == MSGPACK_OBJECT_ARRAY ? o : NULL;
 }
 
 static int decode_part(mf__part *p, const msgpack_object *o)
 {
-    const msgpack_object *k = get(o, "key");
-    const msgpack_object *in = get(o, "inline");
+    const msgpack_object *k = mf__mp_get(o, "key");
+    const msgpack_object *in = mf__mp_get(o, "inline");
     if (!k || k->type != MSGPACK_OBJECT_BIN || k->via.bin.size != MF_SHA256_LEN ||
-        !get_uint(get(o, "size"), (uint64_t)INT64_MAX, &p->size))
+        !get_uint(mf__mp_get(o, "size"), (uint64_t)INT64_MAX, &p->size))
         return MF_ECORRUPT;
     memcpy(p->key, k->via.bin.ptr, MF_SHA256_LEN);
     if (!in)
@@ -231,8 +203,8 @@ static int decode_part(mf__part *p, const msgpack_object *o)
 static int decode_artifact(mf__martifact *a, const msgpack_object *o)
 {
     const msgpack_object *parts = get_array(o, "parts");
-    if (!get_str(get(o, "name"), &a->name) || !get_str(get(o, "encoding"), &a->encoding) ||
-        !parts || parts->via.array.size == 0)
+    if (!get_str(mf__mp_get(o, "name"), &a->name) ||
+        !get_str(mf__mp_get(o, "encoding"), &a->encoding) || !parts || parts->via.array.size == 0)
         return MF_ECORRUPT;
     a->parts = calloc(parts->via.array.size, sizeof *a->parts);
     if (!a->parts)
@@ -250,17 +222,19 @@ static int decode_body(mf__manifest *m, const msgpack_object *root)
 {
     uint64_t u;
     int64_t i64;
-    if (!get_str(get(root, "flow"), &m->flow) || !get_str(get(root, "run_id"), &m->run_id) ||
-        !get_str(get(root, "step"), &m->step) || !get_str(get(root, "task_id"), &m->task_id))
+    if (!get_str(mf__mp_get(root, "flow"), &m->flow) ||
+        !get_str(mf__mp_get(root, "run_id"), &m->run_id) ||
+        !get_str(mf__mp_get(root, "step"), &m->step) ||
+        !get_str(mf__mp_get(root, "task_id"), &m->task_id))
         return MF_ECORRUPT;
-    if (!get_uint(get(root, "attempt"), UINT32_MAX, &u))
+    if (!get_uint(mf__mp_get(root, "attempt"), UINT32_MAX, &u))
         return MF_ECORRUPT;
     m->attempt = (uint32_t)u;
-    if (!get_int(get(root, "status"), INT32_MIN, INT32_MAX, &i64))
+    if (!get_int(mf__mp_get(root, "status"), INT32_MIN, INT32_MAX, &i64))
         return MF_ECORRUPT;
     m->status = (int32_t)i64;
-    if (!get_int(get(root, "started_us"), INT64_MIN, INT64_MAX, &m->started_us) ||
-        !get_int(get(root, "finished_us"), INT64_MIN, INT64_MAX, &m->finished_us))
+    if (!get_int(mf__mp_get(root, "started_us"), INT64_MIN, INT64_MAX, &m->started_us) ||
+        !get_int(mf__mp_get(root, "finished_us"), INT64_MIN, INT64_MAX, &m->finished_us))
         return MF_ECORRUPT;
 
     const msgpack_object *fe = get_array(root, "foreach");
@@ -318,12 +292,12 @@ static int decode_body(mf__manifest *m, const msgpack_object *root)
         if (i && strcmp(m->artifacts[i - 1].name, m->artifacts[i].name) >= 0)
             return MF_ECORRUPT;
     }
-    const msgpack_object *extra = get(root, "extra");
+    const msgpack_object *extra = mf__mp_get(root, "extra");
     if (extra) {
         if (extra->type != MSGPACK_OBJECT_MAP)
             return MF_ECORRUPT;
         msgpack_packer pk;
-        msgpack_packer_init(&pk, &m->extra, buf_write);
+        msgpack_packer_init(&pk, &m->extra, mf__mp_buf_write);
         if (msgpack_pack_object(&pk, *extra) != 0)
             return MF_ENOMEM;
     }
@@ -346,7 +320,7 @@ int mf__manifest_decode(mf__manifest *m, const void *data, size_t len, const cha
         rc = mf__error_set(MF_ECORRUPT, "%s: not a msgpack map", what);
         goto done;
     }
-    const msgpack_object *f = get(root, "format");
+    const msgpack_object *f = mf__mp_get(root, "format");
     if (!f || f->type != MSGPACK_OBJECT_POSITIVE_INTEGER || f->via.u64 == 0) {
         rc = mf__error_set(MF_ECORRUPT, "%s: missing format number", what);
         goto done;
