@@ -1,10 +1,12 @@
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *mf_test_tmpdir(const char *tag)
@@ -71,4 +73,26 @@ int mf_test_write_file(const char *path, const void *data, size_t len)
     if (fclose(f) != 0)
         rc = -1;
     return rc;
+}
+
+int mf_test_count_dotfiles(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (de->d_name[0] == '.')
+            n++;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            n += mf_test_count_dotfiles(sub);
+    }
+    closedir(d);
+    return n;
 }

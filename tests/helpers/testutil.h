@@ -16,4 +16,7 @@ void *mf_test_read_file(const char *path, size_t *len);
 /* Write a whole file; 0 on success. */
 int mf_test_write_file(const char *path, const void *data, size_t len);
 
+/* Entries whose name starts with '.' anywhere under `dir` (temp files). */
+int mf_test_count_dotfiles(const char *dir);
+
 #endif

@@ -738,28 +738,6 @@ static void test_init(void **state)
 
 /* ---- fs only */
 
-/* Count entries whose name starts with '.' anywhere under `dir`. */
-static int count_dotfiles(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (de->d_name[0] == '.')
-            n++;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-            n += count_dotfiles(sub);
-    }
-    closedir(d);
-    return n;
-}
 
 static void test_fs_no_temp_files(void **state)
 {
@@ -771,7 +749,7 @@ static void test_fs_no_temp_files(void **state)
     assert_int_equal(put1(ds, "data/00/big", big, 3 << 20, MF_DS_PUT_IF_ABSENT), MF_EEXISTS);
     assert_int_equal(put1(ds, "data/00/big2", big, 3 << 20, MF_DS_PUT_IF_ABSENT), MF_OK);
     assert_int_equal(puts_(ds, "small", "s"), MF_OK);
-    assert_int_equal(count_dotfiles(f->dir), 0);
+    assert_int_equal(mf_test_count_dotfiles(f->dir), 0);
 
     /* A put that fails after writing its temp file: the key is a
      * directory on disk, so the rename fails. */
@@ -781,7 +759,7 @@ static void test_fs_no_temp_files(void **state)
     /* ...or a file sits where a directory should be. */
     assert_int_equal(puts_(ds, "small/below", "x"), MF_EIO);
     assert_error_mentions("small/below");
-    assert_int_equal(count_dotfiles(f->dir), 0);
+    assert_int_equal(mf_test_count_dotfiles(f->dir), 0);
     assert_list(ds, "", "data/00/big2=3145728", "data/00/big=3145728", "small=1", NULL);
     free(big);
 }
@@ -800,7 +778,7 @@ static void test_fs_deferred_sync_and_repair(void **state)
     assert_non_null(ds->sync);
     assert_int_equal(ds->sync(ds), MF_OK);
     assert_int_equal(mf__datastore_sync(ds), MF_OK);
-    assert_int_equal(count_dotfiles(f->dir), 0);
+    assert_int_equal(mf_test_count_dotfiles(f->dir), 0);
 
     char path[4096];
     snprintf(path, sizeof path, "%s/data/aa/one", f->dir);
@@ -813,7 +791,7 @@ static void test_fs_deferred_sync_and_repair(void **state)
     assert_int_equal(put1(ds, "F/1/s/1/0.manifest", "second!", 7, MF_DS_PUT_IF_ABSENT),
                      MF_EEXISTS);
     assert_get(ds, "F/1/s/1/0.manifest", 0, MF_DS_TO_END, "first", 5);
-    assert_int_equal(count_dotfiles(f->dir), 0);
+    assert_int_equal(mf_test_count_dotfiles(f->dir), 0);
 }
 
 static void test_fs_layout_and_local_path(void **state)

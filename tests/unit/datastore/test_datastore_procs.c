@@ -63,27 +63,6 @@ static int check_obj(const char *data, size_t len, obj_header *h)
     return rc;
 }
 
-static int count_dotfiles(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (de->d_name[0] == '.')
-            n++;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-            n += count_dotfiles(sub);
-    }
-    closedir(d);
-    return n;
-}
 
 static int wait_child(pid_t pid)
 {
@@ -156,7 +135,7 @@ static void test_full_disk(void **state)
     if (pid == 0)
         _exit(fsize_child(root));
     assert_int_equal(wait_child(pid), 0);
-    assert_int_equal(count_dotfiles(root), 0);
+    assert_int_equal(mf_test_count_dotfiles(root), 0);
     mf_datastore *ds;
     assert_int_equal(mf__fs_open(&ds, root), MF_OK);
     assert_int_equal(ds->exists(ds, "full/mid", NULL), MF_ENOTFOUND);
@@ -247,7 +226,7 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(ds->list(ds, "", verify_cb, &v), MF_OK);
     assert_int_equal(v.bad, 0);
     assert_int_equal(v.objects, SHARED_KEYS + WRITES);
-    assert_int_equal(count_dotfiles(root), 0);
+    assert_int_equal(mf_test_count_dotfiles(root), 0);
 
     /* put-if-absent: exactly one winner per key, and its bytes stayed. */
     size_t n0, n1;
@@ -350,7 +329,7 @@ static void test_reader_never_sees_partial(void **state)
     print_message("%d reads saw %u versions, none partial\n", reads, changes);
     assert_int_equal(bad, 0);
     assert_int_equal(last, WRITES);
-    assert_int_equal(count_dotfiles(root), 0);
+    assert_int_equal(mf_test_count_dotfiles(root), 0);
     mf_datastore_free(ds);
     mf_test_rmrf(root);
     free(root);
