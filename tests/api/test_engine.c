@@ -885,6 +885,59 @@ static void index_rebuild_and_gc(void **state)
     free(orphan);
 }
 
+/* A read-only engine reads what a writer made and refuses to write. */
+static void readonly_engine(void **state)
+{
+    struct fx *f = *state;
+    mf_run *r = new_run(f->e, "RoFlow");
+    mf_task *t = NULL;
+    assert_int_equal(mf_task_create(&t, r, "start", NULL), MF_OK);
+    put_ok(t, "x", "json", "42", 2, 0);
+    assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+    mf_task_free(t);
+    char id[64];
+    snprintf(id, sizeof id, "%s", mf_run_id(r));
+    assert_int_equal(mf_run_finish(r, MF_RUN_SUCCEEDED), MF_OK);
+    mf_run_free(r);
+
+    mf_engine_options o = MF_ENGINE_OPTIONS_INIT;
+    o.root = f->root;
+    o.flags = MF_ENGINE_READONLY;
+    mf_engine *ro = NULL;
+    assert_int_equal(mf_engine_open(&ro, &o), MF_OK);
+    assert_int_equal(mf_run_open(&r, ro, "RoFlow", "latest_successful"), MF_OK);
+    assert_string_equal(mf_run_id(r), id);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_SUCCEEDED);
+    assert_int_equal(mf_task_create(&t, r, "end", NULL), MF_ESTATE);
+    assert_non_null(strstr(mf_error_last(), "read-only"));
+    mf_run_free(r);
+    assert_int_equal(mf_run_create(&r, ro, "RoFlow", NULL), MF_ESTATE);
+    assert_int_equal(mf_index_rebuild(ro), MF_ESTATE);
+    assert_int_equal(mf_gc(ro, NULL, NULL), MF_ESTATE);
+    char ps[128];
+    snprintf(ps, sizeof ps, "RoFlow/%s/start/1", id);
+    assert_int_equal(mf_task_open(&t, ro, ps), MF_OK);
+    mf_artifact *a = NULL;
+    mf_buf b = MF_BUF_INIT;
+    assert_int_equal(mf_task_artifact(&a, t, "x"), MF_OK);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK);
+    assert_int_equal(b.size, 2);
+    assert_memory_equal(b.ptr, "42", 2);
+    mf_buf_dispose(&b);
+    mf_artifact_free(a);
+    mf_task_free(t);
+    mf_engine_free(ro);
+
+    /* Read-only never creates: a missing root is an error naming it. */
+    char missing[PATH_MAX + 16];
+    snprintf(missing, sizeof missing, "%s/nowhere", f->dir);
+    o.root = missing;
+    assert_int_equal(mf_engine_open(&ro, &o), MF_ENOTFOUND);
+    assert_non_null(strstr(mf_error_last(), "nowhere"));
+    struct stat st;
+    assert_int_equal(stat(missing, &st), -1);
+}
+
 static void default_root_discovery(void **state)
 {
     struct fx *f = *state;
@@ -939,6 +992,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(engine_shared_by_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(index_rebuild_and_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(readonly_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(default_root_discovery, setup, teardown),
     };
     return cmocka_run_group_tests_name("api-engine", tests, NULL, NULL);
