@@ -87,7 +87,7 @@ int main(void)
     CHECK(mf_task_artifact(&art, task, "weights"));
     t0 = now();
     CHECK(mf_artifact_map(art, 0, &map, &maplen));
-    printf("weights: %llu bytes mapped in %.1f us (zero-copy: %s), sha256 %.16s..., "
+    printf("weights: %llu bytes mapped in %.1f us (zero-copy: %s), key %.16s..., "
            "equal: %s\n",
            (unsigned long long)maplen, (now() - t0) * 1e6,
            mf_artifact_is_zero_copy(art, 0) ? "yes" : "no", mf_artifact_key(art),
