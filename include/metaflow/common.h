@@ -4,6 +4,8 @@
  *
  * Threading: everything in this header is thread-safe. Error state is per
  * thread.
+ *
+ * Every declaration here is @since 0.1 unless its comment says otherwise.
  */
 #ifndef METAFLOW_COMMON_H
 #define METAFLOW_COMMON_H

@@ -6,6 +6,8 @@
  * mf_task or mf_artifact is used by one thread at a time. Error state is
  * per thread. Never use an engine, or anything from it, in a child after
  * fork(): open a new one in the child.
+ *
+ * Every declaration here is @since 0.1 unless its comment says otherwise.
  */
 #ifndef METAFLOW_ENGINE_H
 #define METAFLOW_ENGINE_H

@@ -5,6 +5,8 @@
  * step, or load it from a serialized spec (msgpack, see docs/flow-spec.md),
  * then validate it. A flow object is used by one thread at a time; a
  * validated flow that is no longer modified may be read from many threads.
+ *
+ * Every declaration here is @since 0.1 unless its comment says otherwise.
  */
 #ifndef METAFLOW_FLOW_H
 #define METAFLOW_FLOW_H

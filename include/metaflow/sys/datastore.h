@@ -12,6 +12,8 @@
  * Threading: the core calls every method of one datastore from many threads
  * at once; a backend must be thread-safe. `free` is called once, when no
  * other call is in flight.
+ *
+ * Every declaration here is @since 0.1 unless its comment says otherwise.
  */
 #ifndef METAFLOW_SYS_DATASTORE_H
 #define METAFLOW_SYS_DATASTORE_H
