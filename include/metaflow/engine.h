@@ -337,7 +337,9 @@ MF_EXTERN(void) mf_artifact_free(mf_artifact *artifact);
 
 MF_EXTERN(const char *) mf_artifact_name(const mf_artifact *artifact);     /**< borrowed */
 MF_EXTERN(const char *) mf_artifact_encoding(const mf_artifact *artifact); /**< borrowed */
-/** Hex SHA-256 content key of part 0 (identical bytes, identical key). Borrowed. */
+/** Hex content key of part 0: identical bytes, identical key. The SHA-256 of
+ *  the bytes for values up to 4 MiB; larger values are keyed by their chunk
+ *  list (docs/datastore-format.md). Borrowed. */
 MF_EXTERN(const char *) mf_artifact_key(const mf_artifact *artifact);
 /** Number of parts (1 + out-of-band buffers). */
 MF_EXTERN(uint32_t) mf_artifact_part_count(const mf_artifact *artifact);

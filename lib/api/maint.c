@@ -179,7 +179,13 @@ MF_EXTERN(int) mf_store_verify(mf_engine *e, mf_strlist **bad_out)
     for (size_t i = 0; !rc && i < mf_strlist_count(keys); i++) {
         const char *key = mf_strlist_get(keys, i);
         int v = mf__store_verify_blob(e->store, key);
-        if (v == MF_ECORRUPT) {
+        /* Not ours to judge (a stray file), or gone since the listing (a
+         * concurrent GC): nothing to verify. */
+        if (v == MF_EINVAL || v == MF_ENOTFOUND) {
+            mf_error_clear();
+            continue;
+        }
+        if (v == MF_ECORRUPT || v == MF_EVERSION) {
             if (!first[0])
                 snprintf(first, sizeof first, "%s", mf_error_last());
             if (mf__strlist_push(bad, key))

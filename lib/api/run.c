@@ -335,6 +335,10 @@ MF_EXTERN(int) mf_run_tags_update(mf_run *r, const char *const *add, size_t nadd
     for (size_t i = 0; i < nadd; i++)
         if ((rc = mf__check_tag(add[i])) != MF_OK)
             return rc;
+    for (size_t i = 0; i < nremove; i++)
+        if (!remove[i])
+            return mf__error_set(MF_EINVAL, "run '%s/%s': tag %zu to remove is NULL",
+                                 r->rec.flow, r->rec.run_id, i);
     if ((rc = run_reload(r)) != MF_OK)
         return rc;
     for (size_t i = 0; i < nremove; i++)

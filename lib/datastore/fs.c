@@ -255,6 +255,30 @@ static bool object_has_size(int dirfd, const char *name, uint64_t size)
     return fstatat(dirfd, name, &st, 0) == 0 && (uint64_t)st.st_size == size;
 }
 
+/* Does the object `name` start with the first bytes (up to 4 KiB) of the
+ * object about to be written? Under MF_DS_PUT_CONTENT the key names the
+ * content, so any difference means damage (zeros left by a power loss). */
+static bool object_starts_with(int dirfd, const char *name, const mf_ds_iovec *iov,
+                               size_t niov)
+{
+    uint8_t want[4096], got[4096];
+    size_t n = 0;
+    for (size_t i = 0; i < niov && n < sizeof want; i++) {
+        size_t take = iov[i].len < sizeof want - n ? (size_t)iov[i].len : sizeof want - n;
+        if (take)
+            memcpy(want + n, iov[i].base, take);
+        n += take;
+    }
+    if (n == 0)
+        return true;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t r = pread(fd, got, n, 0);
+    close(fd);
+    return r == (ssize_t)n && memcmp(want, got, n) == 0;
+}
+
 /* Make every deferred write durable: one syncfs() flushes the data and the
  * directory entries of all of them, instead of two fsyncs per object. */
 static int fs_sync(mf_datastore *ds)
@@ -348,7 +372,8 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
          * over: answer from one stat instead of writing the bytes again. */
         bool repair = false;
         if (if_absent && object_exists_at(dirfd, name)) {
-            if (content && !object_has_size(dirfd, name, total)) {
+            if (content && (!object_has_size(dirfd, name, total) ||
+                            !object_starts_with(dirfd, name, iov, niov))) {
                 /* A blob cut short by a power loss before its sync: write
                  * it again and replace it atomically. */
                 repair = true;
@@ -381,7 +406,10 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
 
         const char *op = "put: write";
         int r = 0;
-        if (total >= PREALLOC_MIN && fallocate(fd, 0, 0, (off_t)total) < 0) {
+        /* KEEP_SIZE: a file whose bytes never reached the disk (deferred
+         * sync, then a power loss) must not come back full-size and zero. */
+        if (total >= PREALLOC_MIN &&
+            fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)total) < 0) {
             int err = errno;
             /* Not every filesystem can reserve space; only a definite
              * "it will not fit" is an error. */

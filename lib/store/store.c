@@ -13,6 +13,24 @@
 
 #include "store_int.h"
 
+/* The key of a chunk list: the SHA-256 of its bytes with the last byte
+ * complemented. A data blob's key is the plain SHA-256 of its bytes, so a
+ * data value that happens to equal a chunk list's bytes gets another key;
+ * sharing one would take a SHA-256 preimage. */
+static int chunklist_key(const void *list, size_t len, uint8_t key[MF_SHA256_LEN])
+{
+    int rc = mf__sha256(list, len, key);
+    key[MF_SHA256_LEN - 1] ^= 0xff;
+    return rc;
+}
+
+/* The key a blob's content must have, by its kind. */
+static int content_key(uint8_t kind, const void *raw, size_t len, uint8_t key[MF_SHA256_LEN])
+{
+    return kind == MF__KIND_CHUNKS ? chunklist_key(raw, len, key) : mf__sha256(raw, len, key);
+}
+
+
 /* ------------------------------------------------------------ object */
 
 int mf__store_new(mf_store **out, mf_datastore *ds)
@@ -416,7 +434,7 @@ int mf__value_open(mf__value *v, mf_store *st, const uint8_t key[MF_SHA256_LEN])
     else
         rc = mf__bsrc_load(&v->top, cc, list);
     if (rc == MF_OK)
-        rc = mf__sha256(list, v->top.h.raw_len, got);
+        rc = chunklist_key(list, v->top.h.raw_len, got);
     if (rc == MF_OK && memcmp(got, key, MF_SHA256_LEN) != 0)
         rc = mf__error_set(MF_ECORRUPT, "blob '%s': content does not match its key",
                            v->top.dskey);
@@ -712,7 +730,7 @@ static int put_chunked(mf_store *st, const uint8_t *data, uint64_t len, bool raw
         rc = mf__chunklist_encode(&cl, &list);
     }
     if (rc == MF_OK)
-        rc = mf__sha256(list.ptr, list.size, key);
+        rc = chunklist_key(list.ptr, list.size, key);
     if (rc == MF_OK) {
         mf__blob_hdr h = { MF__KIND_CHUNKS, MF__CODEC_RAW, MF__BLOB_HDR_MIN, list.size,
                            list.size, mf__xxh64(list.ptr, list.size, 0) };
@@ -761,7 +779,7 @@ int mf__store_verify_blob(mf_store *st, const char *ds_key)
     rc = cc ? mf__bsrc_load(&b, cc, raw) : mf__error_oom();
     /* Unlike reads, verification also re-hashes: the key is the claim. */
     if (rc == MF_OK)
-        rc = mf__sha256(raw, b.h.raw_len, got);
+        rc = content_key(b.h.kind, raw, b.h.raw_len, got);
     if (rc == MF_OK && memcmp(got, key, MF_SHA256_LEN) != 0)
         rc = mf__error_set(MF_ECORRUPT, "blob '%s': content does not match its key", ds_key);
     if (rc == MF_OK && b.h.kind == MF__KIND_CHUNKS) {

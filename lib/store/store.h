@@ -37,9 +37,10 @@ bool mf__store_parse_manifest_key(const char *key, mf_buf *flow, mf_buf *run_id,
 
 /*
  * Store a value as blob(s), put-if-absent, and return its content key
- * (SHA-256 of the bytes for a single blob; SHA-256 of the chunk list for a
- * chunked value). `flags` takes MF_PUT_RAW (never compress). Values above
- * MF_STORE_CHUNK_THRESHOLD are chunked. Inlining is the caller's decision
+ * (SHA-256 of the bytes for a single blob; for a chunked value, the
+ * SHA-256 of its chunk list with the last byte complemented). `flags` takes
+ * MF_PUT_RAW (never compress). Values above MF_STORE_CHUNK_THRESHOLD are
+ * chunked. Inlining is the caller's decision
  * (the manifest); this always writes a blob.
  */
 int mf__store_put(mf_store *store, const void *data, uint64_t len, uint32_t flags,

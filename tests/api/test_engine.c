@@ -470,6 +470,10 @@ static void corrupt_blob_detected(void **state)
     mf_task_free(t);
     mf_buf_dispose(&b);
 
+    /* A stray file under data/ is not a blob and not judged. */
+    char stray[PATH_MAX + 32];
+    snprintf(stray, sizeof stray, "%s/data/README", f->root);
+    assert_int_equal(mf_test_write_file(stray, "notes", 5), 0);
     mf_strlist *bad = NULL;
     assert_int_equal(mf_store_verify(f->e, &bad), MF_ECORRUPT);
     assert_int_equal(mf_strlist_count(bad), 1);
@@ -806,6 +810,59 @@ static void killed_committer_keeps_index_consistent(void **state)
     }
 }
 
+/* A blob whose size disagrees with the manifest is corrupt for every kind
+ * of read, ranges included; a failed read leaves the buffer empty. */
+static void size_mismatch_is_corrupt(void **state)
+{
+    struct fx *f = *state;
+    unsigned char a5[5000], b3[3000];
+    mf_test_fill_random(a5, sizeof a5, 51);
+    mf_test_fill_random(b3, sizeof b3, 52);
+    mf_run *r = new_run(f->e, "SizeFlow");
+    mf_task *t = NULL;
+    assert_int_equal(mf_task_create(&t, r, "start", NULL), MF_OK);
+    put_ok(t, "a", "raw", a5, sizeof a5, 0);
+    put_ok(t, "b", "raw", b3, sizeof b3, 0);
+    assert_int_equal(mf_task_commit(t, MF_TASK_SUCCEEDED), MF_OK);
+    char ha[65], hb[65], pa[PATH_MAX + 128], pb[PATH_MAX + 128];
+    sha_hex(a5, sizeof a5, ha);
+    sha_hex(b3, sizeof b3, hb);
+    snprintf(pa, sizeof pa, "%s/data/%.2s/%s", f->root, ha, ha);
+    snprintf(pb, sizeof pb, "%s/data/%.2s/%s", f->root, hb, hb);
+    size_t n = 0;
+    void *bytes = mf_test_read_file(pb, &n);
+    assert_non_null(bytes);
+    assert_int_equal(mf_test_write_file(pa, bytes, n), 0); /* a valid blob, the wrong one */
+    free(bytes);
+    mf_task_free(t);
+    char ps[128];
+    snprintf(ps, sizeof ps, "SizeFlow/%s/start/1", mf_run_id(r));
+    assert_int_equal(mf_task_open(&t, f->e, ps), MF_OK);
+    mf_artifact *a = NULL;
+    mf_buf b = MF_BUF_INIT;
+    assert_int_equal(mf_task_artifact(&a, t, "b"), MF_OK);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_OK); /* b holds 3000 bytes now */
+    assert_int_equal(b.size, 3000);
+    mf_artifact_free(a);
+    assert_int_equal(mf_task_artifact(&a, t, "a"), MF_OK);
+    assert_int_equal(mf_artifact_read_range(a, 0, 0, 10, &b), MF_ECORRUPT);
+    assert_non_null(strstr(mf_error_last(), "the manifest says 5000"));
+    assert_int_equal(b.size, 0);
+    assert_int_equal(mf_artifact_read_range(a, 0, 4000, 10, &b), MF_ECORRUPT);
+    assert_int_equal(mf_artifact_read(a, 0, &b), MF_ECORRUPT);
+    const void *p;
+    uint64_t len;
+    assert_int_equal(mf_artifact_map(a, 0, &p, &len), MF_ECORRUPT);
+    mf_buf_dispose(&b);
+    mf_artifact_free(a);
+    mf_task_free(t);
+
+    const char *rm[] = {NULL};
+    assert_int_equal(mf_run_tags_update(r, NULL, 0, rm, 1), MF_EINVAL);
+    assert_non_null(strstr(mf_error_last(), "is NULL"));
+    mf_run_free(r);
+}
+
 static void concurrent_writers(void **state)
 {
     struct fx *f = *state;
@@ -1074,6 +1131,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_disk_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_writer_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_committer_keeps_index_consistent, setup, teardown),
+        cmocka_unit_test_setup_teardown(size_mismatch_is_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(engine_shared_by_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(index_rebuild_and_gc, setup, teardown),

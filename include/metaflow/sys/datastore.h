@@ -44,9 +44,9 @@ typedef struct mf_ds_iovec {
 
 /**
  * `put` flag: the key names its content (a content-addressed blob). With
- * MF_DS_PUT_IF_ABSENT, an existing object whose size differs from the new
- * one is damaged (a write cut short by a power loss) and is replaced
- * atomically instead of kept.
+ * MF_DS_PUT_IF_ABSENT, an existing object whose size or first bytes differ
+ * from the new one's is damaged (a write cut short or zeroed by a power
+ * loss) and is replaced atomically instead of kept.
  */
 #define MF_DS_PUT_CONTENT 0x4u
 

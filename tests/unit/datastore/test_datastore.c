@@ -786,6 +786,11 @@ static void test_fs_deferred_sync_and_repair(void **state)
     assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_OK);
     assert_get(ds, "data/aa/one", 0, MF_DS_TO_END, "0123456789", 10);
     assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_EEXISTS);
+    /* Zeroed but full-size (space reserved, data lost): also rewritten. */
+    assert_int_equal(mf_test_write_file(path, "\0\0\0\0\0\0\0\0\0\0", 10), 0);
+    assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_OK);
+    assert_get(ds, "data/aa/one", 0, MF_DS_TO_END, "0123456789", 10);
+    assert_int_equal(put1(ds, "data/aa/one", "0123456789", 10, blob), MF_EEXISTS);
 
     assert_int_equal(put1(ds, "F/1/s/1/0.manifest", "first", 5, MF_DS_PUT_IF_ABSENT), MF_OK);
     assert_int_equal(put1(ds, "F/1/s/1/0.manifest", "second!", 7, MF_DS_PUT_IF_ABSENT),

@@ -645,6 +645,53 @@ static void test_short_blob_repaired(void **state)
     }
 }
 
+/* A data value equal to a chunk list's bytes gets a key of its own, so
+ * neither can shadow the other. */
+static void test_chunklist_key_separate(void **state)
+{
+    (void)state;
+    env e;
+    env_mem(&e);
+    size_t len = 30 * MiB;
+    uint8_t *d = random_bytes(len, 41);
+    uint8_t key[MF_SHA256_LEN], key2[MF_SHA256_LEN], sha[MF_SHA256_LEN];
+    assert_int_equal(mf__store_put(e.st, d, len, 0, key), MF_OK);
+    char dskey[80];
+    mf__blob_dskey(key, dskey);
+    mf_buf blob = MF_BUF_INIT;
+    assert_int_equal(e.ds->get(e.ds, dskey, 0, MF_DS_TO_END, &blob), MF_OK);
+    mf__blob_hdr h;
+    assert_int_equal(mf__blob_hdr_decode(&h, (const uint8_t *)blob.ptr, blob.size, dskey), MF_OK);
+    assert_int_equal(h.kind, MF__KIND_CHUNKS);
+    assert_int_equal(h.codec, MF__CODEC_RAW);
+    const uint8_t *list = (const uint8_t *)blob.ptr + h.hdr_len;
+    size_t list_len = (size_t)h.raw_len;
+    /* The chunk list's key is its SHA-256 with the last byte complemented. */
+    assert_int_equal(mf__sha256(list, list_len, sha), MF_OK);
+    sha[MF_SHA256_LEN - 1] ^= 0xff;
+    assert_memory_equal(sha, key, MF_SHA256_LEN);
+    /* The same bytes as a data value: another key, both read back. */
+    assert_int_equal(mf__store_put(e.st, list, list_len, 0, key2), MF_OK);
+    assert_memory_not_equal(key, key2, MF_SHA256_LEN);
+    assert_int_equal(mf__sha256(list, list_len, sha), MF_OK);
+    assert_memory_equal(sha, key2, MF_SHA256_LEN);
+    mf_buf out = MF_BUF_INIT;
+    assert_int_equal(mf__store_get(e.st, key2, &out), MF_OK);
+    assert_int_equal(out.size, list_len);
+    assert_memory_equal(out.ptr, list, list_len);
+    assert_int_equal(mf__store_get(e.st, key, &out), MF_OK);
+    assert_int_equal(out.size, len);
+    assert_memory_equal(out.ptr, d, len);
+    char dskey2[80];
+    mf__blob_dskey(key2, dskey2);
+    assert_int_equal(mf__store_verify_blob(e.st, dskey), MF_OK);
+    assert_int_equal(mf__store_verify_blob(e.st, dskey2), MF_OK);
+    mf_buf_dispose(&out);
+    mf_buf_dispose(&blob);
+    free(d);
+    env_done(&e);
+}
+
 static void test_concurrent(void **state)
 {
     (void)state;
@@ -1286,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_chunked_damage),
         cmocka_unit_test(test_put_failure),
         cmocka_unit_test(test_short_blob_repaired),
+        cmocka_unit_test(test_chunklist_key_separate),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_map),
