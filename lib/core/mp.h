@@ -9,7 +9,10 @@
 
 #include "core.h"
 
-/* Depth limit for every record we decode. */
+/* Depth limit for every record we decode. It must not exceed what
+ * msgpack-c's C unpacker can nest (its MSGPACK_EMBED_STACK_SIZE, 32 in
+ * msgpack-c 4, which its installed headers do not expose); deeper input
+ * would fail there as "no memory" instead of as corrupt. */
 #define MF_MP_MAX_DEPTH 32
 
 /* Check (mf__mp_check) and unpack exactly one object. On success `out`

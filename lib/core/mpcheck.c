@@ -110,6 +110,11 @@ int mf__mp_check(const void *data, size_t len, unsigned max_depth, const char *w
                                  "%s: length %llu at byte %zu runs past the end (%zu bytes left)",
                                  what, (unsigned long long)skip, (size_t)(p - start), avail);
         p += skip;
+        /* Empty containers count too: msgpack-c's unpacker limits the
+         * nesting of every container, and would fail as "no memory". */
+        if (container && depth + 1 > max_depth)
+            return mf__error_set(MF_ECORRUPT, "%s: nested deeper than %u levels",
+                                 what, max_depth);
         if (container && count > 0) {
             if (pending + count > (uint64_t)(end - p))
                 return mf__error_set(MF_ECORRUPT,

@@ -1237,6 +1237,16 @@ int mf__meta_task_put(mf_meta *m, const mf__task_record *t)
     k_be32(&k, t->attempt);
     if (!k_fits(m, &k))
         return key_too_long(m, "flow, run, step and task");
+    /* The step's task-order key (flow\0run\0step\0 + be64) is the longer
+     * one when the task id is short. */
+    keybuf ok;
+    k_init(&ok);
+    k_name(&ok, t->flow);
+    k_name(&ok, t->run_id);
+    k_name(&ok, t->step);
+    k_be64(&ok, 0);
+    if (!k_fits(m, &ok))
+        return key_too_long(m, "flow, run and step");
 
     task_ctx c = { t, MF_BUF_INIT };
     rc = mf__task_record_encode(t, &c.rec);

@@ -152,6 +152,14 @@ static void mp_check_hostile(void **state)
     assert_non_null(strstr(mf_error_last(), "deeper"));
     assert_int_equal(mf__mp_check(deep, sizeof deep, 64, "deep"), MF_ECORRUPT);
     assert_int_equal(mf__mp_check(deep + 70, 30, 32, "deep"), MF_OK);
+    /* An empty innermost container counts as a level too (33 levels). */
+    unsigned char deep_empty[33];
+    memset(deep_empty, 0x91, 32);
+    deep_empty[32] = 0x90;
+    assert_int_equal(mf__mp_check(deep_empty, 33, MF_MP_MAX_DEPTH, "deep"), MF_ECORRUPT);
+    assert_int_equal(mf__mp_decode(deep_empty, 33, "deep", &u), MF_ECORRUPT);
+    assert_int_equal(mf__mp_decode(deep_empty + 1, 32, "deep", &u), MF_OK);
+    msgpack_unpacked_destroy(&u);
     /* Reserved byte 0xc1, trailing garbage, truncation. */
     static const unsigned char c1[] = {0xc1};
     assert_int_equal(mf__mp_check(c1, 1, 32, "x"), MF_ECORRUPT);

@@ -814,6 +814,17 @@ static void test_task_put_get(void **state)
 
     mf__task_record bad = mktask("F", "1", "st/ep", "3", 0, 0);
     assert_int_equal(mf__meta_task_put(m, &bad), MF_EINVAL);
+
+    /* Names too long for an LMDB key are refused up front, whichever of
+     * the task's keys is the longest (with a short task id, the step's
+     * task-order key). */
+    char flow[256], run[129], step[119];
+    memset(flow, 'F', 255); flow[255] = '\0';
+    memset(run, '7', 128); run[128] = '\0';
+    memset(step, 's', 118); step[118] = '\0';
+    mf__task_record lng = mktask(flow, run, step, "1", 0, 0);
+    assert_int_equal(mf__meta_task_put(m, &lng), MF_EINVAL);
+    assert_non_null(strstr(mf_error_last(), "too long"));
     mf__meta_close(m);
 }
 
