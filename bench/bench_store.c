@@ -270,8 +270,8 @@ static void s_range(mf_store *st, result *r)
     for (int i = 0; rc == MF_OK && i < 10; i++) {
         mf_buf out = MF_BUF_INIT;
         double t = now_s();
-        rc = mf__store_get_range(st, g_key_random, g_size / 2 + (size_t)i * 4096, 1u << 20,
-                                 &out);
+        rc = mf__store_get_range(st, g_key_random, MF_STORE_ANY_SIZE,
+                                 g_size / 2 + (size_t)i * 4096, 1u << 20, &out);
         t = now_s() - t;
         if (i == 0)
             r->first_secs = t;

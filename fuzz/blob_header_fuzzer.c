@@ -87,8 +87,8 @@ static void run(const uint8_t *data, size_t size)
      * allocate what they claim (legitimately), which is not a bug. */
     if (mf__store_size(st, key, &vsize) == MF_OK && vsize <= (64u << 20)) {
         (void)mf__store_get(st, key, &out);
-        (void)mf__store_get_range(st, key, vsize / 3, 100, &out);
-        (void)mf__store_get_range(st, key, vsize, 1, &out);
+        (void)mf__store_get_range(st, key, MF_STORE_ANY_SIZE, vsize / 3, 100, &out);
+        (void)mf__store_get_range(st, key, MF_STORE_ANY_SIZE, vsize, 1, &out);
         mf__mapping *m = NULL;
         const void *p;
         uint64_t len;

@@ -139,16 +139,7 @@ MF_EXTERN(int) mf_artifact_read_range(mf_artifact *a, uint32_t part, uint64_t of
         return mf__buf_set(out, p->inline_data + off, (size_t)len);
     /* Whole reads and maps compare the stored size with the manifest's;
      * a range must too, or a damaged store would read short. */
-    uint64_t stored = 0;
-    rc = mf__store_size(a->engine->store, p->key, &stored);
-    if (!rc && stored != p->size)
-        rc = mf__error_set(MF_ECORRUPT, "stored value has %llu bytes, the manifest says %llu",
-                           (unsigned long long)stored, (unsigned long long)p->size);
-    if (!rc)
-        rc = mf__store_get_range(a->engine->store, p->key, off, len, out);
-    if (rc)
-        mf__buf_clear(out);
-    return wrap(a, rc);
+    return wrap(a, mf__store_get_range(a->engine->store, p->key, p->size, off, len, out));
 }
 
 MF_EXTERN(int) mf_artifact_map(mf_artifact *a, uint32_t part, const void **ptr, uint64_t *len)

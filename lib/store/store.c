@@ -572,14 +572,21 @@ int mf__store_get(mf_store *st, const uint8_t key[MF_SHA256_LEN], mf_buf *out)
     return rc;
 }
 
-int mf__store_get_range(mf_store *st, const uint8_t key[MF_SHA256_LEN],
+int mf__store_get_range(mf_store *st, const uint8_t key[MF_SHA256_LEN], uint64_t size,
                         uint64_t off, uint64_t len, mf_buf *out)
 {
     mf__value v;
     int rc = mf__value_open(&v, st, key);
-    if (rc != MF_OK)
+    if (rc != MF_OK) {
+        mf__buf_clear(out);
         return rc;
-    if (off > v.size) {
+    }
+    if (size != MF_STORE_ANY_SIZE && v.size != size) {
+        rc = mf__error_set(MF_ECORRUPT, "stored value has %llu bytes, the manifest says %llu",
+                           (unsigned long long)v.size, (unsigned long long)size);
+        mf__buf_clear(out);
+    } else if (off > v.size) {
+        mf__buf_clear(out);
         rc = mf__error_set(MF_ERANGE, "blob '%s': offset %llu past the end (%llu bytes)",
                            v.top.dskey, (unsigned long long)off,
                            (unsigned long long)v.size);

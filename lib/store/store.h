@@ -49,8 +49,12 @@ int mf__store_put(mf_store *store, const void *data, uint64_t len, uint32_t flag
 /* Read a whole value, verifying checksums (MF_ECORRUPT naming the key). */
 int mf__store_get(mf_store *store, const uint8_t key[MF_SHA256_LEN], mf_buf *out);
 
-/* Read bytes [off, off+len) of a value (clamped; MF_ERANGE if off > size). */
-int mf__store_get_range(mf_store *store, const uint8_t key[MF_SHA256_LEN],
+/* Read bytes [off, off+len) of a value (clamped; MF_ERANGE if off > size).
+ * `size` is the value's size as its reference records it (MF_STORE_ANY_SIZE
+ * if unknown): a stored value of another size is MF_ECORRUPT, as for whole
+ * reads. `out` is left empty on failure. */
+#define MF_STORE_ANY_SIZE UINT64_MAX
+int mf__store_get_range(mf_store *store, const uint8_t key[MF_SHA256_LEN], uint64_t size,
                         uint64_t off, uint64_t len, mf_buf *out);
 
 /* Size of a stored value (from its header or chunk list). */

@@ -531,9 +531,10 @@ static void test_chunked_damage(void **state)
     assert_int_equal(mf__store_verify_blob(e.st, lk), MF_ECORRUPT);
     /* Ranges that avoid the chunk still read. */
     mf_buf out = MF_BUF_INIT;
-    assert_int_equal(mf__store_get_range(e.st, key, 0, 1000, &out), MF_OK);
+    assert_int_equal(mf__store_get_range(e.st, key, MF_STORE_ANY_SIZE, 0, 1000, &out), MF_OK);
     assert_memory_equal(out.ptr, d, 1000);
-    assert_int_equal(mf__store_get_range(e.st, key, v.cl.ents[2].off, 10, &out),
+    assert_int_equal(mf__store_get_range(e.st, key, MF_STORE_ANY_SIZE, v.cl.ents[2].off, 10,
+                                         &out),
                      MF_ECORRUPT);
     mf_ds_iovec iov = { saved.ptr, saved.size };
     assert_int_equal(e.ds->put(e.ds, ck, &iov, 1, 0), MF_OK);
@@ -725,7 +726,7 @@ static void check_range(mf_store *st, const uint8_t key[MF_SHA256_LEN], const ui
                         uint64_t size, uint64_t off, uint64_t len)
 {
     mf_buf out = MF_BUF_INIT;
-    assert_int_equal(mf__store_get_range(st, key, off, len, &out), MF_OK);
+    assert_int_equal(mf__store_get_range(st, key, MF_STORE_ANY_SIZE, off, len, &out), MF_OK);
     uint64_t want = off + len > size ? size - off : len;
     assert_int_equal(out.size, want);
     if (want)
@@ -755,12 +756,14 @@ static void run_ranges(env *e, bool text)
     check_range(e->st, key, d, size, size - 5, 100);
     check_range(e->st, key, d, size, size, 10);
     mf_buf out = MF_BUF_INIT;
-    assert_int_equal(mf__store_get_range(e->st, key, size + 1, 1, &out), MF_ERANGE);
+    assert_int_equal(mf__store_get_range(e->st, key, MF_STORE_ANY_SIZE, size + 1, 1, &out),
+                     MF_ERANGE);
     /* Single blobs, raw and zstd. */
     assert_int_equal(mf__store_put(e->st, d, MiB, 0, key), MF_OK);
     check_range(e->st, key, d, MiB, 12345, 54321);
     check_range(e->st, key, d, MiB, MiB - 1, 54321);
-    assert_int_equal(mf__store_get_range(e->st, key, MiB + 1, 1, &out), MF_ERANGE);
+    assert_int_equal(mf__store_get_range(e->st, key, MF_STORE_ANY_SIZE, MiB + 1, 1, &out),
+                     MF_ERANGE);
     mf_buf_dispose(&out);
     mf__value_close(&v);
     free(d);
