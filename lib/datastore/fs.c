@@ -248,6 +248,20 @@ static int refresh_mtime(int dirfd, const char *name)
     return 0;
 }
 
+/* Put-if-absent found `name`: refresh its mtime (so GC's grace period
+ * covers the writer about to reference it again) and report MF_EEXISTS, or
+ * -ENOENT when it vanished meanwhile and the put should retry. Closes
+ * `dirfd`. */
+static int already_exists(const fs_ds *fs, int dirfd, const char *name, const char *key)
+{
+    int r = refresh_mtime(dirfd, name);
+    close_dir(fs, dirfd);
+    if (r == -ENOENT)
+        return r;
+    return mf__error_set(MF_EEXISTS, "fs datastore '%s': object '%s' already exists",
+                         fs->root, key);
+}
+
 /* Does the object `name` have exactly `size` bytes? */
 static bool object_has_size(int dirfd, const char *name, uint64_t size)
 {
@@ -378,13 +392,10 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
                  * it again and replace it atomically. */
                 repair = true;
             } else {
-                int r = refresh_mtime(dirfd, name);
-                close_dir(fs, dirfd);
+                int r = already_exists(fs, dirfd, name, key);
                 if (r == -ENOENT)
                     continue;
-                return mf__error_set(MF_EEXISTS,
-                                     "fs datastore '%s': object '%s' already exists",
-                                     fs->root, key);
+                return r;
             }
         }
 
@@ -444,13 +455,10 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
             }
             if (r == -EEXIST) {
                 /* Lost the race to another writer of the same key. */
-                r = refresh_mtime(dirfd, name);
-                close_dir(fs, dirfd);
+                r = already_exists(fs, dirfd, name, key);
                 if (r == -ENOENT)
                     continue;
-                return mf__error_set(MF_EEXISTS,
-                                     "fs datastore '%s': object '%s' already exists",
-                                     fs->root, key);
+                return r;
             }
         } else {
             r = renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
