@@ -17,26 +17,11 @@ MF_EXTERN(int) mf_run_options_init(mf_run_options *opts, unsigned int version)
     return MF_OK;
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sort and drop repeated user tags. */
 static void tags_normalize(char **tags, size_t *n)
 {
-    if (*n < 2)
-        return;
-    qsort(tags, *n, sizeof *tags, cmp_strp);
-    size_t w = 1;
-    for (size_t r = 1; r < *n; r++) {
-        if (strcmp(tags[w - 1], tags[r]) == 0) {
-            free(tags[r]);
-            continue;
-        }
-        tags[w++] = tags[r];
-    }
-    *n = w;
+    mf__strvec_sort(tags, *n);
+    *n = mf__strvec_uniq(tags, *n);
 }
 
 MF_EXTERN(int) mf_run_create(mf_run **out, mf_engine *e, const char *flow,
@@ -243,16 +228,13 @@ static int run_reload(mf_run *r)
         return rc;
     /* Identity strings stay put: mf_run_id() and friends hand them out as
      * borrowed pointers valid for the handle's life. */
-    char *keep[4] = {r->rec.flow, r->rec.run_id, r->rec.user, r->rec.origin_run_id};
+    char **keep[4] = {&r->rec.flow, &r->rec.run_id, &r->rec.user, &r->rec.origin_run_id};
     char **slot[4] = {&fresh.flow, &fresh.run_id, &fresh.user, &fresh.origin_run_id};
     for (int i = 0; i < 4; i++) {
-        if (keep[i] && *slot[i] && strcmp(keep[i], *slot[i]) == 0) {
+        if (*keep[i] && *slot[i] && strcmp(*keep[i], *slot[i]) == 0) {
             free(*slot[i]);
-            *slot[i] = keep[i];
-            if (i == 0) r->rec.flow = NULL;
-            if (i == 1) r->rec.run_id = NULL;
-            if (i == 2) r->rec.user = NULL;
-            if (i == 3) r->rec.origin_run_id = NULL;
+            *slot[i] = *keep[i];
+            *keep[i] = NULL;
         }
     }
     mf__run_record_clear(&r->rec);

@@ -56,6 +56,10 @@ void mf__strlist_uniq(mf_strlist *list);  /* after sort: drop repeats */
 bool mf__strlist_contains(const mf_strlist *list, const char *s);
 /* Free the first `n` strings of `v`, then `v`; NULL `v` is a no-op. */
 void mf__strvec_free(char **v, size_t n);
+/* Sort an array of strings; then drop (and free) repeats of a sorted one,
+ * returning the new count. */
+void mf__strvec_sort(char **v, size_t n);
+size_t mf__strvec_uniq(char **v, size_t n);
 
 /* ---- names (lib/core/names.c); each returns MF_OK or MF_EINVAL with a
  * message that names `what` and the value. */

@@ -47,23 +47,33 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+void mf__strvec_sort(char **v, size_t n)
+{
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_str);
+}
+
+size_t mf__strvec_uniq(char **v, size_t n)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (w > 0 && strcmp(v[w - 1], v[r]) == 0) {
+            free(v[r]);
+            continue;
+        }
+        v[w++] = v[r];
+    }
+    return w;
+}
+
 void mf__strlist_sort(mf_strlist *list)
 {
-    if (list->count > 1)
-        qsort(list->items, list->count, sizeof *list->items, cmp_str);
+    mf__strvec_sort(list->items, list->count);
 }
 
 void mf__strlist_uniq(mf_strlist *list)
 {
-    size_t w = 0;
-    for (size_t r = 0; r < list->count; r++) {
-        if (w > 0 && strcmp(list->items[w - 1], list->items[r]) == 0) {
-            free(list->items[r]);
-            continue;
-        }
-        list->items[w++] = list->items[r];
-    }
-    list->count = w;
+    list->count = mf__strvec_uniq(list->items, list->count);
 }
 
 bool mf__strlist_contains(const mf_strlist *list, const char *s)
