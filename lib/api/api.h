@@ -51,5 +51,7 @@ char *mf__strdup(const char *s);           /* NULL on OOM (error set) */
 char **mf__strv_dup(const char *const *v, size_t n); /* NULL on OOM */
 int mf__get_user(const char *given, char **out);
 int mf__run_record_write(mf_engine *e, const mf__run_record *r);
+/* Record a committed manifest in the index (task.c; also the rebuild). */
+int mf__api_record_task(mf_engine *e, const mf__manifest *m);
 
 #endif

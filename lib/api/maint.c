@@ -6,8 +6,6 @@
 #include "api.h"
 #include "datastore/datastore.h"
 
-int mf__api_record_task(mf_engine *e, const mf__manifest *m);
-
 MF_EXTERN(int) mf_gc_options_init(mf_gc_options *opts, unsigned int version)
 {
     if (!opts)
@@ -63,10 +61,6 @@ static int rebuild_cb(const char *key, uint64_t size, int64_t mtime, void *paylo
         return mf__strlist_push(k->manifests, key) ? 1 : 0;
     return 0;
 }
-
-struct loaded_manifest {
-    mf__manifest m;
-};
 
 static int cmp_manifest(const void *a, const void *b)
 {

@@ -259,7 +259,7 @@ MF_EXTERN(int) mf_task_put(mf_task *t, const char *name, const char *encoding,
     return mf_task_put_parts(t, name, encoding, parts, lens, 1, flags);
 }
 
-static int record_task(mf_engine *e, const mf__manifest *m)
+int mf__api_record_task(mf_engine *e, const mf__manifest *m)
 {
     mf__task_record r;
     memset(&r, 0, sizeof r);
@@ -287,13 +287,6 @@ static int record_task(mf_engine *e, const mf__manifest *m)
     int rc = mf__meta_task_put(e->meta, &r);
     free(r.artifact_names);
     return rc;
-}
-
-/* Exposed for the index rebuild. */
-int mf__api_record_task(mf_engine *e, const mf__manifest *m);
-int mf__api_record_task(mf_engine *e, const mf__manifest *m)
-{
-    return record_task(e, m);
 }
 
 MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
@@ -339,7 +332,7 @@ MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
     t->committed = true;
     /* The manifest is the truth; an index failure here is repaired by
      * mf_index_rebuild(), so it is reported but the commit stands. */
-    rc = record_task(e, &t->man);
+    rc = mf__api_record_task(e, &t->man);
     if (rc)
         return mf__error_wrap("task '%s' committed, but indexing it failed", t->pathspec);
     return MF_OK;
