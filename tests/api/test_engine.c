@@ -494,37 +494,59 @@ static void corrupt_blob_detected(void **state)
     mf_run_free(r);
 }
 
-static void crashed_run_detected(void **state)
+/* A runtime in another process, with its own engine (never the parent's):
+ * it creates a run of `flow`, hands its id back through `id`, then runs
+ * `work` until it is killed. Returns the child's pid. */
+typedef void (*writer_fn)(mf_engine *e, mf_run *r);
+
+static pid_t spawn_writer(const char *root, const char *flow, writer_fn work, char id[64])
 {
-    struct fx *f = *state;
-    int ready[2], hold[2];
+    int ready[2];
     assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(hold), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* A runtime in another process: its own engine, never the parent's. */
-        mf_engine *e = open_engine(f->root);
+        mf_engine *e = open_engine(root);
         mf_run *r = NULL;
-        if (mf_run_create(&r, e, "CrashFlow", NULL))
-            _exit(3);
-        char id[64];
-        snprintf(id, sizeof id, "%s", mf_run_id(r));
-        if (write(ready[1], id, sizeof id) != (ssize_t)sizeof id)
-            _exit(4);
-        char c;
-        (void)!read(hold[0], &c, 1); /* until killed */
-        _exit(0);
+        if (mf_run_create(&r, e, flow, NULL))
+            _exit(30);
+        char rid[64];
+        snprintf(rid, sizeof rid, "%s", mf_run_id(r));
+        if (write(ready[1], rid, sizeof rid) != (ssize_t)sizeof rid)
+            _exit(31);
+        work(e, r);
+        _exit(32); /* work returns only when it failed */
     }
-    char id[64];
-    assert_int_equal(read(ready[0], id, sizeof id), (ssize_t)sizeof id);
-    mf_run *r = NULL;
-    assert_int_equal(mf_run_open(&r, f->e, "CrashFlow", id), MF_OK);
-    assert_int_equal(mf_run_status_get(r), MF_RUN_RUNNING);
+    assert_int_equal(read(ready[0], id, 64), 64);
+    close(ready[0]);
+    close(ready[1]);
+    return pid;
+}
+
+/* SIGKILL a writer and check it died of it. */
+static void kill_writer(pid_t pid)
+{
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
     assert_true(WIFSIGNALED(st));
+}
+
+static void hold_forever(mf_engine *e, mf_run *r)
+{
+    for (;;)
+        pause();
+}
+
+static void crashed_run_detected(void **state)
+{
+    struct fx *f = *state;
+    char id[64];
+    pid_t pid = spawn_writer(f->root, "CrashFlow", hold_forever, id);
+    mf_run *r = NULL;
+    assert_int_equal(mf_run_open(&r, f->e, "CrashFlow", id), MF_OK);
+    assert_int_equal(mf_run_status_get(r), MF_RUN_RUNNING);
+    kill_writer(pid);
     assert_int_equal(mf_run_status_get(r), MF_RUN_CRASHED);
     mf_run_free(r);
     /* And from a fresh engine, as another reader would. */
@@ -533,7 +555,6 @@ static void crashed_run_detected(void **state)
     assert_int_equal(mf_run_status_get(r), MF_RUN_CRASHED);
     mf_run_free(r);
     mf_engine_free(e2);
-    close(ready[0]); close(ready[1]); close(hold[0]); close(hold[1]);
 }
 
 static void full_disk_leaves_nothing(void **state)
@@ -583,6 +604,23 @@ static void full_disk_leaves_nothing(void **state)
     free(d);
 }
 
+/* Stores 48 MiB artifacts one after another. */
+static void put_forever(mf_engine *e, mf_run *r)
+{
+    mf_task *t = NULL;
+    if (mf_task_create(&t, r, "start", NULL))
+        return;
+    size_t n = 48u << 20;
+    unsigned char *d = malloc(n);
+    for (uint64_t i = 0; d; i++) {
+        mf_test_fill_random(d, n, 1000 + i);
+        char name[32];
+        snprintf(name, sizeof name, "a%llu", (unsigned long long)i);
+        if (mf_task_put(t, name, "raw", d, n, 0))
+            return;
+    }
+}
+
 /* A writer killed with SIGKILL in the middle of storing artifacts leaves
  * no visible task, no damaged blob, a run that reads as crashed, and only
  * garbage that GC removes. */
@@ -590,39 +628,10 @@ static void killed_writer_leaves_nothing(void **state)
 {
     struct fx *f = *state;
     for (int round = 0; round < 3; round++) {
-        int ready[2];
-        assert_int_equal(pipe(ready), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            mf_engine *e = open_engine(f->root);
-            mf_run *r = NULL;
-            mf_task *t = NULL;
-            if (mf_run_create(&r, e, "KillFlow", NULL) || mf_task_create(&t, r, "start", NULL))
-                _exit(30);
-            char id[64];
-            snprintf(id, sizeof id, "%s", mf_run_id(r));
-            if (write(ready[1], id, sizeof id) != (ssize_t)sizeof id)
-                _exit(31);
-            size_t n = 48u << 20;
-            unsigned char *d = malloc(n);
-            for (uint64_t i = 0;; i++) { /* until killed */
-                mf_test_fill_random(d, n, 1000 + i);
-                char name[32];
-                snprintf(name, sizeof name, "a%llu", (unsigned long long)i);
-                if (mf_task_put(t, name, "raw", d, n, 0))
-                    _exit(32);
-            }
-        }
         char id[64];
-        assert_int_equal(read(ready[0], id, sizeof id), (ssize_t)sizeof id);
+        pid_t pid = spawn_writer(f->root, "KillFlow", put_forever, id);
         usleep(100000 + 150000 * round);
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
-        assert_true(WIFSIGNALED(st));
-        close(ready[0]);
-        close(ready[1]);
+        kill_writer(pid);
 
         mf_run *r = NULL;
         assert_int_equal(mf_run_open(&r, f->e, "KillFlow", id), MF_OK);
@@ -726,6 +735,21 @@ static void engine_shared_by_threads(void **state)
     mf_run_free(r);
 }
 
+/* Commits one small task after another. */
+static void commit_forever(mf_engine *e, mf_run *r)
+{
+    for (int i = 0;; i++) {
+        mf_task *t = NULL;
+        char v[32];
+        snprintf(v, sizeof v, "%d", i);
+        if (mf_task_create(&t, r, "step", NULL) ||
+            mf_task_put(t, "i", "json", v, strlen(v), 0) ||
+            mf_task_commit(t, MF_TASK_SUCCEEDED))
+            return;
+        mf_task_free(t);
+    }
+}
+
 /* Kill a writer at random points of a stream of small task commits (each
  * a manifest write plus an index transaction): the index always opens,
  * every task it lists is readable, at most the one commit in flight is
@@ -734,39 +758,10 @@ static void killed_committer_keeps_index_consistent(void **state)
 {
     struct fx *f = *state;
     for (int round = 0; round < 4; round++) {
-        int ready[2];
-        assert_int_equal(pipe(ready), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            mf_engine *e = open_engine(f->root);
-            mf_run *r = NULL;
-            if (mf_run_create(&r, e, "CommitFlow", NULL))
-                _exit(40);
-            char id[64];
-            snprintf(id, sizeof id, "%s", mf_run_id(r));
-            if (write(ready[1], id, sizeof id) != (ssize_t)sizeof id)
-                _exit(41);
-            for (int i = 0;; i++) { /* until killed */
-                mf_task *t = NULL;
-                char v[32];
-                snprintf(v, sizeof v, "%d", i);
-                if (mf_task_create(&t, r, "step", NULL) ||
-                    mf_task_put(t, "i", "json", v, strlen(v), 0) ||
-                    mf_task_commit(t, MF_TASK_SUCCEEDED))
-                    _exit(42);
-                mf_task_free(t);
-            }
-        }
         char id[64];
-        assert_int_equal(read(ready[0], id, sizeof id), (ssize_t)sizeof id);
+        pid_t pid = spawn_writer(f->root, "CommitFlow", commit_forever, id);
         usleep(20000 + 37000 * round);
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
-        assert_true(WIFSIGNALED(st));
-        close(ready[0]);
-        close(ready[1]);
+        kill_writer(pid);
 
         mf_engine *e = open_engine(f->root);
         mf_run *r = NULL;
