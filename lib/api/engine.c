@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "datastore/datastore.h"
 
 #define MF_LOCAL_DIR ".metaflow"
 
@@ -19,26 +20,6 @@ MF_EXTERN(int) mf_engine_options_init(mf_engine_options *opts, unsigned int vers
         return mf__error_set(MF_EVERSION, "invalid version %u on mf_engine_options", version);
     mf_engine_options init = MF_ENGINE_OPTIONS_INIT;
     *opts = init;
-    return MF_OK;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof tmp)
-        return mf__error_set(MF_EINVAL, "path '%.80s' is empty or too long", path);
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-            return mf__error_errno(errno, "cannot create directory", tmp);
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-        return mf__error_errno(errno, "cannot create directory", tmp);
     return MF_OK;
 }
 
@@ -89,8 +70,6 @@ static int engine_finish_open(mf_engine *e, const mf_engine_options *opts)
     mf__sha256_warm();
     if (!e->index_dir)
         return mf__error_set(MF_EINVAL, "engine: no index directory given");
-    if (!ro && (rc = mkdir_p(e->index_dir)) != MF_OK)
-        return rc;
     rc = mf__store_new(&e->store, e->ds);
     if (rc)
         return rc;
@@ -136,25 +115,24 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
     }
     if (rc)
         goto fail;
-    if (local) {
-        /* An absolute root, so that runs record where their data is. */
-        if (!ro && (rc = mkdir_p(e->root)) != MF_OK)
-            goto fail;
-        char abs[PATH_MAX];
-        if (realpath(e->root, abs)) {
-            free(e->root);
-            if (!(e->root = mf__strdup(abs))) {
-                rc = MF_ENOMEM;
-                goto fail;
-            }
-        } else if (ro) {
-            rc = mf__error_errno(errno, "datastore root", e->root);
-            goto fail;
-        }
+    /* Read-only never creates: the fs backend would make a missing root. */
+    struct stat st;
+    if (local && ro && stat(e->root, &st) != 0) {
+        rc = mf__error_errno(errno, "datastore root", e->root);
+        goto fail;
     }
     rc = mf_datastore_open(&e->ds, local ? "fs" : name, e->root);
     if (rc)
         goto fail;
+    if (local) {
+        /* The backend made the root and resolved it: runs record an
+         * absolute root. */
+        free(e->root);
+        if (!(e->root = mf__strdup(mf__fs_root(e->ds)))) {
+            rc = MF_ENOMEM;
+            goto fail;
+        }
+    }
 
     if (opts && opts->index_dir) {
         e->index_dir = mf__strdup(opts->index_dir);

@@ -93,6 +93,9 @@ uint64_t mf__xxh64(const void *data, size_t len, uint64_t seed);
 
 int64_t mf__now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t mf__mono_us(void);  /* monotonic */
+/* mkdir -p (mode 0777 less the umask); an existing directory is fine.
+ * MF_OK, or an error naming the directory that could not be made. */
+int mf__mkdir_p(const char *path);
 
 /* ---- msgpack safety (lib/core/mpcheck.c)
  *

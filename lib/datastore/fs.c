@@ -817,32 +817,6 @@ const char *mf__fs_root(const mf_datastore *ds)
     return ((const fs_ds *)ds)->root;
 }
 
-/* mkdir -p for the root (any path the host gives, not a key). */
-static int mkdir_root(const char *root)
-{
-    size_t len = strlen(root);
-    char *path = malloc(len + 1);
-    if (!path)
-        return -ENOMEM;
-    memcpy(path, root, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        if (path[i - 1] == '/')
-            continue; /* "a//b" */
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0777) < 0 && errno != EEXIST) {
-            int err = errno;
-            free(path);
-            return -err;
-        }
-        path[i] = c;
-    }
-    free(path);
-    return 0;
-}
-
 int mf__fs_open(mf_datastore **out, const char *root)
 {
     if (!out)
@@ -854,12 +828,12 @@ int mf__fs_open(mf_datastore **out, const char *root)
         return mf__error_set(MF_EINVAL, "fs datastore: empty root directory");
 
     char tmp[128];
-    int r = mkdir_root(root);
-    if (r == -ENOMEM)
-        return mf__error_oom();
+    int r = mf__mkdir_p(root);
+    if (r == MF_ENOMEM)
+        return r;
     if (r < 0)
         return mf__error_set(MF_EIO, "fs datastore: cannot create root '%s': %s", root,
-                             ERRSTR(-r, tmp));
+                             mf_error_last());
     fs_ds *fs = calloc(1, sizeof *fs);
     if (!fs)
         return mf__error_oom();

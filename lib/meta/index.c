@@ -120,35 +120,6 @@ static int check_writable(const mf_meta *m, const char *op)
     return rc;
 }
 
-int mf__meta_mkdir_p(const char *path)
-{
-    size_t n = strlen(path);
-    char *p = malloc(n + 1);
-    if (!p)
-        return mf__error_oom();
-    memcpy(p, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0')
-            continue;
-        char c = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0775) != 0 && errno != EEXIST) {
-            int rc = mf__error_errno(errno, "cannot create directory", p);
-            free(p);
-            return rc;
-        }
-        p[i] = c;
-    }
-    struct stat st;
-    int rc = MF_OK;
-    if (stat(path, &st) != 0)
-        rc = mf__error_errno(errno, "cannot create directory", path);
-    else if (!S_ISDIR(st.st_mode))
-        rc = mf__error_set(MF_EIO, "'%s' is not a directory", path);
-    free(p);
-    return rc;
-}
-
 static void be32_put(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
@@ -513,7 +484,7 @@ int mf__meta_open(mf_meta **out, const char *dir, uint64_t map_size, bool readon
         if (stat(dir, &st) != 0)
             return mf__error_errno(errno, "cannot open metadata index", dir);
     } else {
-        int rc = mf__meta_mkdir_p(dir);
+        int rc = mf__mkdir_p(dir);
         if (rc != MF_OK)
             return mf__error_wrap("metadata index");
     }

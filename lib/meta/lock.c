@@ -114,7 +114,7 @@ int mf__meta_run_lock_acquire(mf_meta *m, const char *flow, const char *run_id, 
     mf_buf dir = MF_BUF_INIT, path = MF_BUF_INIT;
     rc = lock_path(m, flow, run_id, &dir, &path);
     if (rc == MF_OK)
-        rc = mf__meta_mkdir_p(dir.ptr);
+        rc = mf__mkdir_p(dir.ptr);
     if (rc != MF_OK)
         goto out;
 

@@ -40,9 +40,6 @@ unsigned mf__meta_fork_gen(void);
  * `meta` (a fork() child). */
 int mf__meta_check_pid(const mf_meta *meta, const char *op);
 
-/* mkdir -p. */
-int mf__meta_mkdir_p(const char *path);
-
 /* mf__meta_run_lock(), also telling whether this call took the lock
  * (false: this process already held it). */
 int mf__meta_run_lock_acquire(mf_meta *meta, const char *flow, const char *run_id,
