@@ -12,5 +12,6 @@
 #include "metaflow/common.h"
 #include "metaflow/flow.h"
 #include "metaflow/engine.h"
+#include "metaflow/runtime.h"
 
 #endif /* METAFLOW_H */

@@ -70,8 +70,9 @@ typedef enum mf_error_code {
     MF_ENOTSUP = -13,   /**< operation not supported by this backend */
     MF_ESTATE = -14,    /**< object is in the wrong state for the call */
     MF_ERANGE = -15,    /**< offset or length out of range */
-    MF_ENOSPACE = -16   /**< the index map cannot grow further */
-    /* next: -17. Never reuse a value. */
+    MF_ENOSPACE = -16,  /**< the index map cannot grow further */
+    MF_EFAILED = -17    /**< a run or task failed (the message says where and why) */
+    /* next: -18. Never reuse a value. */
 } mf_error_code;
 
 /**

@@ -205,6 +205,11 @@ MF_EXTERN(void) mf_run_free(mf_run *r)
 {
     if (!r)
         return;
+    /* A run the runtime drives is stopped and finished as failed. */
+    if (r->rt) {
+        mf__rt_free(r->rt);
+        r->rt = NULL;
+    }
     /* An owned, unfinished run keeps its lock until the process exits, so
      * readers see it running while this process lives and crashed after. */
     mf__run_record_clear(&r->rec);

@@ -39,13 +39,20 @@ static int manifest_key(const mf_task *t, uint32_t attempt, mf_buf *key)
 MF_EXTERN(int) mf_task_create(mf_task **out, mf_run *run, const char *step,
                               const mf_task_options *opts)
 {
-    int rc;
     if (!out || !run)
+        return mf__error_set(MF_EINVAL, "mf_task_create: NULL argument");
+    return mf__task_create_raw(out, run->engine, run->rec.flow, run->rec.run_id, step, opts);
+}
+
+int mf__task_create_raw(mf_task **out, mf_engine *e, const char *flow, const char *run_id,
+                        const char *step, const mf_task_options *opts)
+{
+    int rc;
+    if (!out || !e)
         return mf__error_set(MF_EINVAL, "mf_task_create: NULL argument");
     *out = NULL;
     if (opts && opts->version != MF_TASK_OPTIONS_VERSION)
         return mf__error_set(MF_EVERSION, "invalid version %u on mf_task_options", opts->version);
-    mf_engine *e = run->engine;
     if (e->flags & MF_ENGINE_READONLY)
         return mf__error_set(MF_ESTATE, "cannot create a task: the engine is read-only");
     if ((rc = mf__check_step_name(step)) != MF_OK)
@@ -64,13 +71,14 @@ MF_EXTERN(int) mf_task_create(mf_task **out, mf_run *run, const char *step,
     if (!t)
         return mf__error_oom();
     t->engine = e;
+    t->log_cap = MF__LOG_DEFAULT_CAP;
     mf__manifest *m = &t->man;
     m->format = MF_MANIFEST_FORMAT;
     m->status = MF_TASK_RUNNING;
     m->attempt = opts ? opts->attempt : 0;
     m->started_us = mf__now_us();
     rc = MF_ENOMEM;
-    if (!(m->flow = mf__strdup(run->rec.flow)) || !(m->run_id = mf__strdup(run->rec.run_id)) ||
+    if (!(m->flow = mf__strdup(flow)) || !(m->run_id = mf__strdup(run_id)) ||
         !(m->step = mf__strdup(step)))
         goto fail;
     if (opts && opts->task_id) {
@@ -251,6 +259,79 @@ MF_EXTERN(int) mf_task_put_parts(mf_task *t, const char *name, const char *encod
     return MF_OK;
 }
 
+static int martifact_copy(mf__martifact *dst, const mf__martifact *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->name = mf__strdup(src->name);
+    dst->encoding = mf__strdup(src->encoding);
+    dst->parts = calloc(src->nparts ? src->nparts : 1, sizeof *dst->parts);
+    if (!dst->name || !dst->encoding || !dst->parts)
+        goto oom;
+    dst->nparts = src->nparts;
+    for (uint32_t i = 0; i < src->nparts; i++) {
+        const mf__part *p = &src->parts[i];
+        dst->parts[i] = *p;
+        dst->parts[i].inline_data = NULL;
+        if (p->inline_data) {
+            dst->parts[i].inline_data = malloc(p->size ? (size_t)p->size : 1);
+            if (!dst->parts[i].inline_data)
+                goto oom;
+            memcpy(dst->parts[i].inline_data, p->inline_data, (size_t)p->size);
+        }
+    }
+    return MF_OK;
+oom:
+    martifact_clear(dst);
+    return mf__error_oom();
+}
+
+/* Artifacts pass on by reference: the new manifest names the same content
+ * keys, so nothing is copied in the store. */
+int mf__task_inherit(mf_task *t, const mf_task *parent)
+{
+    mf__manifest *m = &t->man;
+    const mf__manifest *pm = &parent->man;
+    size_t n = m->nartifacts + pm->nartifacts;
+    if (pm->nartifacts == 0)
+        return MF_OK;
+    mf__martifact *merged = calloc(n, sizeof *merged);
+    if (!merged)
+        return mf__error_oom();
+    size_t i = 0, j = 0, k = 0;
+    int rc = MF_OK;
+    while (i < m->nartifacts || j < pm->nartifacts) {
+        int c = i == m->nartifacts ? 1
+              : j == pm->nartifacts ? -1
+              : strcmp(m->artifacts[i].name, pm->artifacts[j].name);
+        if (c <= 0) {
+            merged[k++] = m->artifacts[i++];
+            if (c == 0)
+                j++; /* the task's own value wins */
+        } else {
+            if ((rc = martifact_copy(&merged[k], &pm->artifacts[j++])) != MF_OK)
+                break;
+            k++;
+        }
+    }
+    if (rc != MF_OK) {
+        /* Undo: only the copies belong to us. */
+        for (size_t x = 0; x < k; x++) {
+            bool own = true;
+            for (size_t y = 0; y < m->nartifacts; y++)
+                if (merged[x].name == m->artifacts[y].name)
+                    own = false;
+            if (own)
+                martifact_clear(&merged[x]);
+        }
+        free(merged);
+        return rc;
+    }
+    free(m->artifacts);
+    m->artifacts = merged;
+    m->nartifacts = k;
+    return MF_OK;
+}
+
 MF_EXTERN(int) mf_task_put(mf_task *t, const char *name, const char *encoding,
                            const void *data, uint64_t len, uint32_t flags)
 {
@@ -259,7 +340,7 @@ MF_EXTERN(int) mf_task_put(mf_task *t, const char *name, const char *encoding,
     return mf_task_put_parts(t, name, encoding, parts, lens, 1, flags);
 }
 
-int mf__api_record_task(mf_engine *e, const mf__manifest *m)
+int mf__api_task_record(const mf__manifest *m, mf__task_record *out)
 {
     mf__task_record r;
     memset(&r, 0, sizeof r);
@@ -284,12 +365,39 @@ int mf__api_record_task(mf_engine *e, const mf__manifest *m)
         return mf__error_oom();
     for (size_t i = 0; i < m->nartifacts; i++)
         r.artifact_names[i] = m->artifacts[i].name; /* already sorted */
-    int rc = mf__meta_task_put(e->meta, &r);
+    *out = r;
+    return MF_OK;
+}
+
+int mf__api_record_task(mf_engine *e, const mf__manifest *m)
+{
+    mf__task_record r;
+    int rc = mf__api_task_record(m, &r);
+    if (rc)
+        return rc;
+    rc = mf__meta_task_put(e->meta, &r);
     free(r.artifact_names);
     return rc;
 }
 
 MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
+{
+    return mf__task_commit_ex(t, status, 0);
+}
+
+static int commit_inherit(mf_task *t)
+{
+    if (!t->inherit || t->is_join || t->man.ninputs != 1)
+        return MF_OK;
+    mf_task *parent = NULL;
+    int rc = mf_task_input_open(&parent, t, 0);
+    if (rc == MF_OK)
+        rc = mf__task_inherit(t, parent);
+    mf_task_free(parent);
+    return rc;
+}
+
+int mf__task_commit_ex(mf_task *t, int32_t status, uint32_t flags)
 {
     int rc;
     if (!t)
@@ -301,6 +409,22 @@ MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
         return mf__error_set(MF_EINVAL, "task '%s': commit status %d is not succeeded or failed",
                              t->pathspec, (int)status);
     mf_engine *e = t->engine;
+    if (status == MF_TASK_SUCCEEDED && (rc = commit_inherit(t)) != MF_OK)
+        return mf__error_wrap("committing task '%s'", t->pathspec);
+    if ((rc = mf__task_extra_encode(&t->x, &t->man.extra)) != MF_OK)
+        return rc;
+    uint32_t dsflags = (flags & MF__COMMIT_DEFER) ? MF_DS_PUT_DEFER_SYNC : 0;
+    /* Logs first: a reader who sees the manifest finds them. */
+    for (int s = 0; s < 2; s++) {
+        if (t->log_dropped[s] && (rc = mf__log_note_dropped(&t->log[s], t->log_dropped[s],
+                                                          t->log_cap)) != MF_OK)
+            return rc;
+        if (t->log[s].size &&
+            (rc = mf__log_persist(e, t->man.flow, t->man.run_id, t->man.step, t->man.task_id,
+                                  t->man.attempt, s + 1, t->log[s].ptr, t->log[s].size,
+                                  dsflags)) != MF_OK)
+            return mf__error_wrap("committing task '%s'", t->pathspec);
+    }
     t->man.status = status;
     t->man.finished_us = mf__now_us();
     mf_buf key = MF_BUF_INIT, val = MF_BUF_INIT;
@@ -308,13 +432,14 @@ MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
     if (!rc)
         rc = mf__manifest_encode(&t->man, &val);
     /* Blobs were written without waiting for the disk; make them durable
-     * before the manifest that references them exists. */
-    if (!rc && (rc = mf__datastore_sync(e->ds)) != MF_OK)
+     * before the manifest that references them exists (or, deferred, the
+     * runtime syncs once for a batch before it acts on any of them). */
+    if (!rc && !(flags & MF__COMMIT_DEFER) && (rc = mf__datastore_sync(e->ds)) != MF_OK)
         mf__error_wrap("committing task '%s'", t->pathspec);
     if (!rc) {
         /* Put-if-absent: of two writers of one attempt exactly one wins. */
         mf_ds_iovec iov = {val.ptr, val.size};
-        rc = e->ds->put(e->ds, key.ptr, &iov, 1, MF_DS_PUT_IF_ABSENT);
+        rc = e->ds->put(e->ds, key.ptr, &iov, 1, MF_DS_PUT_IF_ABSENT | dsflags);
         if (rc == MF_EEXISTS)
             rc = mf__error_set(MF_EEXISTS, "task '%s' attempt %u was committed by another writer",
                                t->pathspec, t->man.attempt);
@@ -330,6 +455,8 @@ MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
     }
     t->writable = false;
     t->committed = true;
+    if (flags & MF__COMMIT_DEFER)
+        return MF_OK;
     /* The manifest is the truth; an index failure here is repaired by
      * mf_index_rebuild(), so it is reported but the commit stands. */
     rc = mf__api_record_task(e, &t->man);
@@ -438,6 +565,8 @@ MF_EXTERN(int) mf_task_open(mf_task **out, mf_engine *e, const char *pathspec)
                 t->man.attempt != (uint32_t)attempt))
         rc = mf__error_set(MF_ECORRUPT, "%s: it describes another task", what.ptr);
     if (!rc)
+        rc = mf__task_extra_decode(&t->x, &t->man.extra, what.ptr);
+    if (!rc)
         rc = set_pathspec(t);
     if (rc)
         goto fail;
@@ -462,6 +591,9 @@ MF_EXTERN(void) mf_task_free(mf_task *t)
     if (!t)
         return;
     mf__manifest_clear(&t->man);
+    mf__task_extra_clear(&t->x);
+    mf_buf_dispose(&t->log[0]);
+    mf_buf_dispose(&t->log[1]);
     free(t->pathspec);
     free(t);
 }

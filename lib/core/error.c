@@ -30,6 +30,7 @@ MF_EXTERN(const char *) mf_strerror(int code)
     case MF_ESTATE: return "wrong state";
     case MF_ERANGE: return "out of range";
     case MF_ENOSPACE: return "index full";
+    case MF_EFAILED: return "failed";
     default: return "unknown error code";
     }
 }

@@ -987,6 +987,7 @@ int mf__meta_flow_list(mf_meta *m, mf_strlist *out)
 typedef struct counter_ctx {
     const char *flow, *run_id;
     uint64_t value;
+    uint64_t count; /* ids to take (1 for task_id_next) */
 } counter_ctx;
 
 static int counter_read(mf_meta *m, MDB_txn *txn, keybuf *k, const char *flow,
@@ -1023,8 +1024,25 @@ static int task_id_fn(mf_meta *m, MDB_txn *txn, void *vctx)
     int rc = counter_read(m, txn, &k, c->flow, c->run_id, &c->value);
     if (rc != MF_OK)
         return rc;
-    c->value++;
+    c->value += c->count;
     return counter_write(m, txn, &k, c->value);
+}
+
+int mf__meta_task_id_reserve(mf_meta *m, const char *flow, const char *run_id, uint64_t n,
+                             uint64_t *first)
+{
+    if (!m || !flow || !run_id || !first || n == 0)
+        return mf__error_set(MF_EINVAL, "task ids: bad argument");
+    int rc = check_writable(m, "allocating task ids");
+    if (rc == MF_OK)
+        rc = check_run_names(flow, run_id);
+    if (rc != MF_OK)
+        return rc;
+    counter_ctx c = { flow, run_id, 0, n };
+    rc = meta_write(m, "allocating task ids", task_id_fn, &c);
+    if (rc == MF_OK)
+        *first = c.value - n + 1;
+    return rc;
 }
 
 int mf__meta_task_id_next(mf_meta *m, const char *flow, const char *run_id, mf_buf *out)
@@ -1036,7 +1054,7 @@ int mf__meta_task_id_next(mf_meta *m, const char *flow, const char *run_id, mf_b
         rc = check_run_names(flow, run_id);
     if (rc != MF_OK)
         return rc;
-    counter_ctx c = { flow, run_id, 0 };
+    counter_ctx c = { flow, run_id, 0, 1 };
     rc = meta_write(m, "allocating a task id", task_id_fn, &c);
     if (rc != MF_OK)
         return rc;
@@ -1064,6 +1082,12 @@ typedef struct task_ctx {
     const mf__task_record *t;
     mf_buf rec;
 } task_ctx;
+
+typedef struct task_many_ctx {
+    const mf__task_record *const *t;
+    size_t n;
+    mf_buf *recs;
+} task_many_ctx;
 
 /* First record of a task in its step: append it to the step's task order,
  * and the step to the run's step order if it is new. */
@@ -1190,11 +1214,28 @@ static int task_put_fn(mf_meta *m, MDB_txn *txn, void *vctx)
 
 int mf__meta_task_put(mf_meta *m, const mf__task_record *t)
 {
-    if (!m || !t || !t->flow || !t->run_id || !t->step || !t->task_id)
+    if (!t)
         return mf__error_set(MF_EINVAL, "task put: NULL argument");
-    int rc = check_writable(m, "recording a task");
-    if (rc == MF_OK)
-        rc = check_run_names(t->flow, t->run_id);
+    return mf__meta_task_put_many(m, &t, 1);
+}
+
+static int task_put_many_fn(mf_meta *m, MDB_txn *txn, void *vctx)
+{
+    task_many_ctx *c = vctx;
+    for (size_t i = 0; i < c->n; i++) {
+        task_ctx one = { c->t[i], c->recs[i] };
+        int rc = task_put_fn(m, txn, &one);
+        if (rc != MF_OK)
+            return rc;
+    }
+    return MF_OK;
+}
+
+static int task_check(mf_meta *m, const mf__task_record *t)
+{
+    if (!t || !t->flow || !t->run_id || !t->step || !t->task_id)
+        return mf__error_set(MF_EINVAL, "task put: NULL argument");
+    int rc = check_run_names(t->flow, t->run_id);
     /* Steps are checked as ids, not step names: the index also records
      * Metaflow's internal steps such as "_parameters". */
     if (rc == MF_OK)
@@ -1218,12 +1259,32 @@ int mf__meta_task_put(mf_meta *m, const mf__task_record *t)
     k_be64(&ok, 0);
     if (!k_fits(m, &ok))
         return key_too_long(m, "flow, run and step");
+    return MF_OK;
+}
 
-    task_ctx c = { t, MF_BUF_INIT };
-    rc = mf__task_record_encode(t, &c.rec);
-    if (rc == MF_OK)
-        rc = meta_write(m, "recording a task", task_put_fn, &c);
-    mf_buf_dispose(&c.rec);
+int mf__meta_task_put_many(mf_meta *m, const mf__task_record *const *t, size_t n)
+{
+    if (!m || (!t && n))
+        return mf__error_set(MF_EINVAL, "task put: NULL argument");
+    if (n == 0)
+        return MF_OK;
+    int rc = check_writable(m, "recording tasks");
+    for (size_t i = 0; rc == MF_OK && i < n; i++)
+        rc = task_check(m, t[i]);
+    if (rc != MF_OK)
+        return rc;
+    mf_buf *recs = calloc(n, sizeof *recs);
+    if (!recs)
+        return mf__error_oom();
+    for (size_t i = 0; rc == MF_OK && i < n; i++)
+        rc = mf__task_record_encode(t[i], &recs[i]);
+    if (rc == MF_OK) {
+        task_many_ctx c = { t, n, recs };
+        rc = meta_write(m, "recording tasks", task_put_many_fn, &c);
+    }
+    for (size_t i = 0; i < n; i++)
+        mf_buf_dispose(&recs[i]);
+    free(recs);
     return rc;
 }
 

@@ -106,11 +106,16 @@ int mf__meta_flow_list(mf_meta *meta, mf_strlist *out);
  * a task with a numeric id (mf__meta_task_put) moves the counter past it. */
 int mf__meta_task_id_next(mf_meta *meta, const char *flow, const char *run_id,
                           mf_buf *out);
+/* Take `n` consecutive ids at once; the first in *first. */
+int mf__meta_task_id_reserve(mf_meta *meta, const char *flow, const char *run_id, uint64_t n,
+                             uint64_t *first);
 /* Record a committed task attempt (insert or replace that attempt). The
  * step and task id are checked with mf__check_id (not as step names, so
  * Metaflow's "_parameters" can be recorded). Names too long for an LMDB key
  * (511 bytes for flow, run, step and task together) give MF_EINVAL. */
 int mf__meta_task_put(mf_meta *meta, const mf__task_record *t);
+/* mf__meta_task_put() of `n` records in one transaction (all or none). */
+int mf__meta_task_put_many(mf_meta *meta, const mf__task_record *const *t, size_t n);
 /* A task attempt; attempt < 0 means the latest recorded attempt. */
 int mf__meta_task_get(mf_meta *meta, const char *flow, const char *run_id,
                       const char *step, const char *task_id, int64_t attempt,

@@ -9,6 +9,7 @@
 
 #include <metaflow.h>
 #include <metaflow/sys/datastore.h>
+#include <metaflow/sys/executor.h>
 
 static void error_codes_pinned(void **state)
 {
@@ -30,6 +31,7 @@ static void error_codes_pinned(void **state)
     assert_int_equal(MF_ESTATE, -14);
     assert_int_equal(MF_ERANGE, -15);
     assert_int_equal(MF_ENOSPACE, -16);
+    assert_int_equal(MF_EFAILED, -17);
 }
 
 static void enums_pinned(void **state)
@@ -104,6 +106,31 @@ static void layouts_pinned(void **state)
     FIELD(mf_datastore, exists, 32); FIELD(mf_datastore, list, 40); FIELD(mf_datastore, del, 48);
     FIELD(mf_datastore, local_path, 56); FIELD(mf_datastore, sync, 64);
     assert_int_equal(sizeof(mf_ds_iovec), 16);
+
+    assert_int_equal(MF_TASK_SPEC_VERSION, 1);
+    assert_int_equal(MF_START_OPTIONS_VERSION, 1);
+    assert_int_equal(MF_LOCAL_OPTIONS_VERSION, 1);
+    assert_int_equal(MF_EXECUTOR_VERSION, 1);
+    assert_int_equal(sizeof(mf_task_spec), 184);
+    FIELD(mf_task_spec, pathspec, 48); FIELD(mf_task_spec, origin_run_id, 56); FIELD(mf_task_spec, foreach_depth, 88); FIELD(mf_task_spec, is_join, 112); FIELD(mf_task_spec, argv, 120); FIELD(mf_task_spec, env, 136); FIELD(mf_task_spec, cpu, 152); FIELD(mf_task_spec, memory_mb, 160); FIELD(mf_task_spec, gpu, 168); FIELD(mf_task_spec, timeout_us, 176); 
+    assert_int_equal(sizeof(mf_start_options), 144);
+    FIELD(mf_start_options, max_workers, 64); FIELD(mf_start_options, max_log_size, 72); FIELD(mf_start_options, executor, 80); FIELD(mf_start_options, command, 88); FIELD(mf_start_options, log_cb, 104); FIELD(mf_start_options, event_cb, 120); FIELD(mf_start_options, resume_step, 136); 
+    assert_int_equal(sizeof(mf_local_options), 16);
+    FIELD(mf_local_options, threads, 4); FIELD(mf_local_options, kill_grace_us, 8); 
+    assert_int_equal(sizeof(mf_log_line), 56);
+    FIELD(mf_log_line, step, 8); FIELD(mf_log_line, stream, 28); FIELD(mf_log_line, timestamp_us, 32); FIELD(mf_log_line, text, 40); FIELD(mf_log_line, len, 48); 
+    assert_int_equal(sizeof(mf_run_event), 48);
+    FIELD(mf_run_event, type, 4); FIELD(mf_run_event, step, 8); FIELD(mf_run_event, attempt, 24); FIELD(mf_run_event, exit_code, 28); FIELD(mf_run_event, run_status, 36); FIELD(mf_run_event, message, 40); 
+    assert_int_equal(sizeof(mf_exec_event), 80);
+    FIELD(mf_exec_event, handle, 8); FIELD(mf_exec_event, pid, 16); FIELD(mf_exec_event, stream, 24); FIELD(mf_exec_event, timestamp_us, 32); FIELD(mf_exec_event, data, 40); FIELD(mf_exec_event, len, 48); FIELD(mf_exec_event, exit_code, 56); FIELD(mf_exec_event, timed_out, 64); FIELD(mf_exec_event, message, 72); 
+    assert_int_equal(sizeof(mf_executor), 56);
+    FIELD(mf_executor, free, 8); FIELD(mf_executor, capabilities, 16); FIELD(mf_executor, submit, 24); FIELD(mf_executor, poll, 32); FIELD(mf_executor, cancel, 40); FIELD(mf_executor, fd, 48); 
+    assert_int_equal(MF_EVENT_TASK_STARTED, 1);
+    assert_int_equal(MF_EVENT_RUN_FINISHED, 7);
+    assert_int_equal(MF_EXEC_STARTED, 1);
+    assert_int_equal(MF_EXEC_EXITED, 3);
+    assert_int_equal(MF_LOG_STDOUT, 1);
+    assert_int_equal(MF_LOG_STDERR, 2);
 }
 
 static void init_functions_reject_unknown_versions(void **state)
@@ -128,6 +155,19 @@ static void init_functions_reject_unknown_versions(void **state)
     assert_int_equal(mf_datastore_init(&ds, MF_DATASTORE_VERSION), MF_OK);
     assert_int_equal(ds.version, MF_DATASTORE_VERSION);
     assert_null(ds.put);
+
+    mf_start_options so;
+    mf_local_options lo;
+    mf_executor ex;
+    assert_int_equal(mf_start_options_init(&so, 2), MF_EVERSION);
+    assert_int_equal(mf_local_options_init(&lo, 0), MF_EVERSION);
+    assert_int_equal(mf_executor_init(&ex, 5), MF_EVERSION);
+    assert_non_null(strstr(mf_error_last(), "invalid version 5 on mf_executor"));
+    assert_int_equal(mf_start_options_init(&so, MF_START_OPTIONS_VERSION), MF_OK);
+    assert_int_equal(so.max_workers, 0);
+    assert_null(so.executor);
+    assert_int_equal(mf_executor_init(&ex, MF_EXECUTOR_VERSION), MF_OK);
+    assert_null(ex.submit);
 }
 
 int main(void)

@@ -11,7 +11,7 @@ char *mf_test_tmpdir(const char *tag);
 void mf_test_rmrf(const char *path);
 /* Deterministic pseudo-random bytes (xorshift) for reproducible data. */
 void mf_test_fill_random(void *buf, size_t len, uint64_t seed);
-/* Read a whole file (malloc'ed, *len set); NULL on error. */
+/* Read a whole file (malloc'ed, NUL-terminated, *len set); NULL on error. */
 void *mf_test_read_file(const char *path, size_t *len);
 /* Write a whole file; 0 on success. */
 int mf_test_write_file(const char *path, const void *data, size_t len);

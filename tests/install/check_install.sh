@@ -14,7 +14,8 @@ pc=$(find "$tmp/root" -name metaflow.pc | head -1)
 [ -n "$pc" ] || { echo "FAIL: metaflow.pc not installed"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc")
 export PKG_CONFIG_SYSROOT_DIR="$tmp/root"
-for h in metaflow.h metaflow/common.h metaflow/flow.h metaflow/engine.h metaflow/sys/datastore.h; do
+for h in metaflow.h metaflow/common.h metaflow/flow.h metaflow/engine.h metaflow/runtime.h \
+         metaflow/sys/datastore.h metaflow/sys/executor.h; do
     [ -n "$(find "$tmp/root" -path "*/include/$h")" ] || { echo "FAIL: $h not installed"; exit 1; }
 done
 so=$(find "$tmp/root" -name 'libmetaflow.so.0' | head -1)
