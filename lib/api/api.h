@@ -82,6 +82,11 @@ struct mf_artifact {
     const void **map_ptr; /* per part, the mapped region */
 };
 
+/* A run held on another host whose heartbeat is older than this reads as
+ * crashed; the runtime refreshes it every MF__HEARTBEAT_US. */
+#define MF__HEARTBEAT_US (10 * 1000000LL)
+#define MF__HEARTBEAT_STALE_US (60 * 1000000LL)
+
 /* Shared helpers (lib/api/util.c). */
 char *mf__strdup(const char *s);           /* NULL on OOM (error set) */
 char **mf__strv_dup(const char *const *v, size_t n); /* NULL on OOM */

@@ -256,10 +256,12 @@ MF_EXTERN(int) mf_run_status_get(mf_run *r)
         return rc;
     if (r->rec.status != MF_RUN_RUNNING)
         return r->rec.status;
-    /* Liveness is checkable on the host that holds the run; a run held on
-     * another host is trusted until its heartbeat is checked (runtime). */
+    /* Liveness is checkable on the host that holds the run (its lock); a
+     * run held on another host is alive while its runtime refreshes the
+     * heartbeat (every 10 s). */
     if (r->rec.host && strcmp(r->rec.host, r->engine->host) != 0)
-        return MF_RUN_RUNNING;
+        return mf__now_us() - r->rec.heartbeat_us > MF__HEARTBEAT_STALE_US ? MF_RUN_CRASHED
+                                                                             : MF_RUN_RUNNING;
     rc = mf__meta_run_alive(r->engine->meta, r->rec.flow, r->rec.run_id);
     if (rc < 0)
         return rc;

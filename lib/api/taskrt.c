@@ -356,6 +356,8 @@ MF_EXTERN(int) mf_task_log_write(mf_task *t, int32_t stream, const char *text, s
 static int log_render(const char *p, size_t len, uint32_t flags, mf_buf *out)
 {
     mf__buf_clear(out);
+    if (!p || !len)
+        return mf__buf_set(out, "", 0);
     const char *end = p + len;
     bool first = true;
     while (p < end) {
@@ -402,6 +404,21 @@ MF_EXTERN(int) mf_task_log_read(mf_task *t, int32_t stream, uint32_t flags, mf_b
                          t->man.attempt, stream, &key);
     if (!rc) {
         rc = e->ds->get(e->ds, key.ptr, 0, MF_DS_TO_END, &z);
+        if (rc == MF_ENOTFOUND && t->x.origin) {
+            /* A task cloned by resume: its log is its origin's. */
+            mf_buf ps = MF_BUF_INIT;
+            mf_task *o = NULL;
+            mf_error_clear();
+            rc = mf__buf_printf(&ps, "%s/%s", t->man.flow, t->x.origin);
+            if (!rc)
+                rc = mf_task_open(&o, e, ps.ptr);
+            if (!rc)
+                rc = mf_task_log_read(o, stream, flags, out);
+            mf_task_free(o);
+            mf_buf_dispose(&ps);
+            mf_buf_dispose(&key);
+            return rc;
+        }
         if (rc == MF_ENOTFOUND) {
             mf_error_clear();
             rc = MF_OK;

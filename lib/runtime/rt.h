@@ -45,6 +45,8 @@ typedef struct rt_task {
     bool cloned;
     uint32_t occurrence;    /* resume matching: n-th task of its step+stack */
 
+    char *inputs_file;      /* input paths handed over in a file, removed after */
+
     /* The current attempt's output (command tasks). */
     mf_buf log[2];
     uint64_t dropped[2];

@@ -15,7 +15,6 @@
 #include "datastore/datastore.h"
 #include "rt.h"
 
-#define HEARTBEAT_US (10 * 1000000LL)
 #define TAIL_LINES 10
 
 
@@ -253,6 +252,11 @@ static int attempt_ended(mf__rt *rt, size_t ti, const mf_exec_event *ev)
     rt_task *t = rt->tasks[ti];
     t->state = T_NEW; /* decided when the batch is handled */
     rt->running--;
+    if (t->inputs_file) {
+        unlink(t->inputs_file);
+        free(t->inputs_file);
+        t->inputs_file = NULL;
+    }
     int rc = persist_logs(rt, t);
     if (rc)
         return rc;
@@ -584,7 +588,7 @@ static int finish(mf__rt *rt)
 static int heartbeat(mf__rt *rt)
 {
     int64_t now = mf__mono_us();
-    if (now - rt->last_heartbeat < HEARTBEAT_US)
+    if (now - rt->last_heartbeat < MF__HEARTBEAT_US)
         return MF_OK;
     rt->last_heartbeat = now;
     mf__run_record *rec = &rt->run->rec;
@@ -605,7 +609,7 @@ static int poll_wait_ms(mf__rt *rt, int timeout_ms)
         for (size_t i = 0; i < rt->ntasks; i++)
             if (rt->tasks[i]->state == T_WAITING && rt->tasks[i]->ready_at - now < best)
                 best = rt->tasks[i]->ready_at - now > 0 ? rt->tasks[i]->ready_at - now : 0;
-    int64_t hb = rt->last_heartbeat + HEARTBEAT_US - now;
+    int64_t hb = rt->last_heartbeat + MF__HEARTBEAT_US - now;
     if (hb < best)
         best = hb > 0 ? hb : 0;
     return best == INT64_MAX ? -1 : (int)((best + 999) / 1000);

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <msgpack.h>
@@ -18,6 +19,10 @@ void mf__rt_task_free(rt_task *t)
     if (!t)
         return;
     free(t->task_id);
+    if (t->inputs_file) {
+        unlink(t->inputs_file);
+        free(t->inputs_file);
+    }
     for (size_t i = 0; i < t->nframes; i++)
         free(t->frames[i].value);
     free(t->frames);
@@ -362,7 +367,8 @@ int mf__rt_succeeded(mf__rt *rt, size_t ti)
         rt_frame *fr = malloc((t->nframes + 1) * sizeof *fr);
         if (!fr)
             return mf__error_oom();
-        memcpy(fr, t->frames, t->nframes * sizeof *fr);
+        if (t->nframes)
+            memcpy(fr, t->frames, t->nframes * sizeof *fr);
         for (uint64_t i = 0; !rc && i < n && !rt->failing; i++) {
             rt_frame *f = &fr[t->nframes];
             f->split_task = ti;

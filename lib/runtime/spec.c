@@ -271,6 +271,12 @@ int mf__rt_launch(mf__rt *rt, size_t ti)
     rc = rt->ex->submit(rt->ex, &spec, &t->handle);
     if (rc)
         mf__error_wrap("starting task '%s'", pathspec.ptr);
+    if (inputs_file.size) {
+        if (rc)
+            unlink(inputs_file.ptr);
+        else
+            t->inputs_file = mf__buf_detach(&inputs_file, NULL);
+    }
 done:
     mf__rt_stack_clear(&st);
     strv_free(&argv);
