@@ -68,6 +68,7 @@ int mf__check_flow_name(const char *name);     /* [A-Za-z][A-Za-z0-9_]*, <= 255,
 int mf__check_step_name(const char *name);     /* [a-z0-9_]+, no leading '_', not reserved */
 int mf__check_artifact_name(const char *name); /* [A-Za-z_][A-Za-z0-9_]*, <= 255 */
 int mf__check_id(const char *what, const char *id); /* run/task ids: [A-Za-z0-9_.-]+, <= 128, no leading '.' */
+int mf__check_id_max(const char *what, const char *id, size_t max); /* the same, <= max */
 int mf__check_tag(const char *tag);            /* 1..1024 bytes, no NUL/control chars */
 bool mf__step_name_reserved(const char *name);
 

@@ -89,11 +89,17 @@ int mf__check_artifact_name(const char *name)
 
 int mf__check_id(const char *what, const char *id)
 {
+    return mf__check_id_max(what, id, 128);
+}
+
+int mf__check_id_max(const char *what, const char *id, size_t max)
+{
     if (!id || !*id)
         return mf__error_set(MF_EINVAL, "%s is empty", what);
     size_t n = strlen(id);
-    if (n > 128)
-        return mf__error_set(MF_EINVAL, "%s '%.40s...' is longer than 128 bytes", what, id);
+    if (n > max)
+        return mf__error_set(MF_EINVAL, "%s '%.40s...' is longer than %zu bytes", what, id,
+                             max);
     if (id[0] == '.')
         return mf__error_set(MF_EINVAL, "%s '%s' must not start with '.'", what, id);
     for (size_t i = 0; i < n; i++) {

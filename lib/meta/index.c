@@ -1239,7 +1239,7 @@ static int task_check(mf_meta *m, const mf__task_record *t)
     /* Steps are checked as ids, not step names: the index also records
      * Metaflow's internal steps such as "_parameters". */
     if (rc == MF_OK)
-        rc = mf__check_id("step", t->step);
+        rc = mf__check_id_max("step", t->step, 255); /* as long as a step name may be */
     if (rc == MF_OK)
         rc = mf__check_id("task id", t->task_id);
     if (rc != MF_OK)

@@ -2,6 +2,7 @@
  * real filesystem datastore and LMDB index, with in-process C steps, real
  * child processes, retries, timeouts, @catch, logs, resume, and runtimes
  * killed with SIGKILL. Only the public headers are used. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -841,6 +843,189 @@ static void test_task_process_uses_library(void **state)
     mf_flow_free(fl);
 }
 
+/* ---- host launchers */
+
+struct launch_log {
+    int calls;
+    bool detach; /* start the task as a grandchild (not our child) */
+};
+
+static int launcher(const mf_task_spec *spec, int out_fd, int err_fd, int64_t *pid,
+                    void *payload)
+{
+    struct launch_log *ll = payload;
+    ll->calls++;
+    int p[2];
+    if (pipe(p) != 0)
+        return MF_EIO;
+    pid_t child = fork();
+    if (child < 0)
+        return MF_EIO;
+    if (child == 0) {
+        pid_t task = ll->detach ? fork() : 0;
+        if (task > 0) {
+            ssize_t w = write(p[1], &task, sizeof task);
+            (void)w;
+            _exit(0);
+        }
+        if (!ll->detach) {
+            pid_t me = getpid();
+            ssize_t w = write(p[1], &me, sizeof me);
+            (void)w;
+        }
+        setpgid(0, 0);
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        for (size_t i = 0; i < spec->nenv; i++)
+            putenv((char *)spec->env[i]);
+        execl(self_exe, self_exe, "--task-helper", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    pid_t task = 0;
+    ssize_t r = read(p[0], &task, sizeof task);
+    close(p[0]);
+    if (ll->detach)
+        waitpid(child, NULL, 0);
+    if (r != (ssize_t)sizeof task)
+        return MF_EIO;
+    *pid = task;
+    return 0;
+}
+
+static void run_with_launcher(struct fx *f, bool detach)
+{
+    const char *steps[] = { "start", "a", "end" };
+    mf_flow *fl = chain(detach ? "Detached" : "Launched", steps, 3);
+    CHECK(mf_executor_local_set_step(f->ex, "start", step_start, NULL));
+    CHECK(mf_executor_local_set_step(f->ex, "end", step_nop, NULL));
+    struct launch_log ll = { 0, detach };
+    CHECK(mf_executor_local_set_launcher(f->ex, launcher, &ll));
+    struct counts c = { 0 };
+    mf_start_options o = opts_for(f, &c);
+    mf_run *run = NULL;
+    CHECK(mf_run_start(&run, f->e, fl, &o));
+    CHECK(mf_run_wait(run));
+    assert_int_equal(ll.calls, 1);
+    mf_task *end = only_task(f->e, run, "end");
+    assert_int_equal(get_i64(end, "x"), 141); /* 41 from start, +100 in a */
+    mf_task_free(end);
+    mf_task *a = only_task(f->e, run, "a");
+    mf_buf b = MF_BUF_INIT;
+    CHECK(mf_task_log_read(a, MF_LOG_STDOUT, 0, &b));
+    assert_non_null(strstr(b.ptr, "helper in "));
+    mf_buf_dispose(&b);
+    mf_task_free(a);
+    CHECK(mf_executor_local_set_launcher(f->ex, NULL, NULL));
+    mf_run_free(run);
+    mf_flow_free(fl);
+}
+
+static void test_launcher_child(void **state) { run_with_launcher(*state, false); }
+
+/* A task the host started as someone else's child: the runtime cannot
+ * learn its exit status and goes by its manifest. */
+static void test_launcher_not_a_child(void **state) { run_with_launcher(*state, true); }
+
+static void test_timeout_ignoring_sigterm(void **state)
+{
+    struct fx *f = *state;
+    mf_flow *fl = shell_flow("Stubborn", "true", "trap '' TERM; sleep 60");
+    CHECK(mf_flow_set_step_attr(fl, "a", "timeout.seconds", "0.5"));
+    struct counts c = { 0 };
+    mf_start_options o = opts_for(f, &c);
+    mf_run *run = NULL;
+    double t0 = now_s();
+    CHECK(mf_run_start(&run, f->e, fl, &o));
+    assert_int_equal(mf_run_wait(run), MF_EFAILED);
+    double took = now_s() - t0;
+    /* SIGTERM at 0.5 s is ignored; SIGKILL follows after the 0.3 s grace. */
+    assert_true(took >= 0.8 && took < 5.0);
+    assert_non_null(strstr(mf_error_last(), "timed out"));
+    mf_run_free(run);
+    mf_flow_free(fl);
+}
+
+/* A join with input paths too long for one environment string gets them
+ * through a file (MF_TASK_INPUTS=@path), which goes away afterwards. */
+static int count_inputs_main(void)
+{
+    mf_task *t = NULL;
+    mf_engine *e = NULL;
+    if (mf_task_from_env(&t, &e) != MF_OK) {
+        fprintf(stderr, "count helper: %s\n", mf_error_last());
+        return 2;
+    }
+    const char *env = getenv("MF_TASK_INPUTS");
+    printf("inputs via %s\n", env && env[0] == '@' ? "file" : "environment");
+    int64_t n = (int64_t)mf_task_input_count(t);
+    mf_task *last = NULL;
+    int rc = n ? mf_task_input_open(&last, t, (size_t)n - 1) : MF_OK;
+    if (!rc)
+        rc = mf_task_put(t, "count", "i64", &n, 8, 0);
+    if (!rc)
+        rc = mf_task_commit(t, MF_TASK_SUCCEEDED);
+    if (rc)
+        fprintf(stderr, "count helper: %s\n", mf_error_last());
+    mf_task_free(last);
+    mf_task_free(t);
+    mf_engine_free(e);
+    return rc ? 1 : 0;
+}
+
+static void test_wide_join_inputs_through_file(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 400 };
+    mf_flow *fl = NULL;
+    CHECK(mf_flow_new(&fl, "WideSplit"));
+    CHECK(mf_flow_add_step(fl, "start", 0));
+    static char names[N][200];
+    const char *targets[N];
+    for (int i = 0; i < N; i++) {
+        memset(names[i], 'b', sizeof names[i] - 1);
+        names[i][sizeof names[i] - 1] = 0;
+        snprintf(names[i], 8, "b%05d", i);
+        names[i][6] = '_';
+        targets[i] = names[i];
+        CHECK(mf_flow_add_step(fl, names[i], 0));
+        CHECK(mf_executor_local_set_step(f->ex, names[i], step_nop, NULL));
+    }
+    CHECK(mf_flow_add_step(fl, "join", MF_STEP_JOIN));
+    CHECK(mf_flow_add_step(fl, "end", 0));
+    CHECK(mf_flow_set_next(fl, "start", targets, N));
+    const char *j = "join", *e = "end";
+    for (int i = 0; i < N; i++)
+        CHECK(mf_flow_set_next(fl, names[i], &j, 1));
+    CHECK(mf_flow_set_next(fl, "join", &e, 1));
+    CHECK(mf_executor_local_set_step(f->ex, "start", step_nop, NULL));
+    CHECK(mf_executor_local_set_step(f->ex, "end", step_nop, NULL));
+    const char *cmd[] = { self_exe, "--count-inputs" };
+    struct counts c = { 0 };
+    mf_start_options o = opts_for(f, &c);
+    o.command = cmd;
+    o.ncommand = 2;
+    mf_run *run = NULL;
+    CHECK(mf_run_start(&run, f->e, fl, &o));
+    CHECK(mf_run_wait(run));
+    mf_task *end = only_task(f->e, run, "end");
+    assert_int_equal(get_i64(end, "count"), N);
+    mf_task_free(end);
+    assert_string_equal(c.last_line + strlen(c.last_line) - strlen("inputs via file"),
+                        "inputs via file");
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s/.index/tmp", f->root);
+    size_t left = 0;
+    DIR *d = opendir(tmp);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;)
+        left += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    assert_int_equal(left, 0);
+    mf_run_free(run);
+    mf_flow_free(fl);
+}
+
 /* ---- resume */
 
 static void test_resume_clones_and_reruns(void **state)
@@ -1450,6 +1635,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--task-helper") == 0)
         return task_helper_main();
+    if (argc >= 2 && strcmp(argv[1], "--count-inputs") == 0)
+        return count_inputs_main();
     if (argc >= 2 && strcmp(argv[1], "--suicide-helper") == 0)
         return suicide_helper_main();
     if (argc >= 6 && strcmp(argv[1], "--crash-runtime") == 0)
@@ -1471,6 +1658,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_catch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_process_uses_library, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_launcher_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_launcher_not_a_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_ignoring_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wide_join_inputs_through_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_clones_and_reruns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_runtime_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_before_first_task, setup, teardown),
