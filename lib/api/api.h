@@ -114,6 +114,9 @@ int mf__log_persist(mf_engine *e, const char *flow, const char *run_id, const ch
                     const void *lines, size_t len, uint32_t ds_flags);
 /* Append one line to a log buffer (no cap here). */
 int mf__log_append(mf_buf *log, int64_t us, const char *text, size_t len);
+/* Append the last `lines` lines of a log buffer to `out`, text only,
+ * each as "\n    <text>". */
+int mf__log_tail(const mf_buf *log, int lines, mf_buf *out);
 /* "[... N bytes of output dropped: the log reached its cap of C bytes]" */
 int mf__log_note_dropped(mf_buf *log, uint64_t dropped, uint64_t cap);
 

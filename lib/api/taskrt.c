@@ -285,6 +285,33 @@ int mf__log_append(mf_buf *log, int64_t us, const char *text, size_t len)
     return rc;
 }
 
+int mf__log_tail(const mf_buf *log, int lines, mf_buf *out)
+{
+    if (!log->size)
+        return MF_OK;
+    const char *start = log->ptr, *end = log->ptr + log->size, *p = end;
+    int seen = 0;
+    while (p > start && seen <= lines) {
+        p--;
+        if (*p == '\n' && p != end - 1)
+            seen++;
+    }
+    if (seen > lines)
+        p++;
+    int rc = MF_OK;
+    while (!rc && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *sp = memchr(p, ' ', (size_t)(le - p));
+        const char *text = sp ? sp + 1 : p;
+        rc = mf__buf_puts(out, "\n    ");
+        if (!rc)
+            rc = mf__buf_put(out, text, (size_t)(le - text));
+        p = nl ? nl + 1 : end;
+    }
+    return rc;
+}
+
 int mf__log_note_dropped(mf_buf *log, uint64_t dropped, uint64_t cap)
 {
     char msg[160];

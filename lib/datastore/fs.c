@@ -831,9 +831,8 @@ int mf__fs_open(mf_datastore **out, const char *root)
     int r = mf__mkdir_p(root);
     if (r == MF_ENOMEM)
         return r;
-    if (r < 0)
-        return mf__error_set(MF_EIO, "fs datastore: cannot create root '%s': %s", root,
-                             mf_error_last());
+    if (r < 0) /* the message names the directory that could not be made */
+        return mf__error_wrap("fs datastore: cannot create root '%s'", root);
     fs_ds *fs = calloc(1, sizeof *fs);
     if (!fs)
         return mf__error_oom();

@@ -203,6 +203,13 @@ static void job_run(local *l, job *j)
         mf_buf msg = MF_BUF_INIT;
         mf__buf_printf(&msg, "step function returned %d%s%s", urc, why ? ": " : "",
                        why ? why : "");
+        /* What the step logged last says most about why. */
+        const mf_buf *log = t->log[1].size ? &t->log[1] : &t->log[0];
+        if (log->size) {
+            mf__buf_printf(&msg, "\n  last lines of its %s:",
+                           log == &t->log[1] ? "stderr" : "stdout");
+            mf__log_tail(log, 10, &msg);
+        }
         j->message = mf__buf_detach(&msg, NULL);
         if (t->writable) {
             /* Keep the failure with the attempt, as a process's would be. */

@@ -150,31 +150,6 @@ int mf__rt_done_push(mf__rt *rt, size_t task, mf_task *result, int exit_code, in
     return MF_OK;
 }
 
-/* The last lines of a log buffer ("<us> <text>\n" lines), text only. */
-static void log_tail(const mf_buf *log, mf_buf *out)
-{
-    if (!log->size)
-        return;
-    const char *end = log->ptr + log->size, *p = end;
-    int lines = 0;
-    while (p > log->ptr && lines <= TAIL_LINES) {
-        p--;
-        if (*p == '\n' && p != end - 1)
-            lines++;
-    }
-    if (lines > TAIL_LINES)
-        p++;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        const char *sp = memchr(p, ' ', (size_t)(le - p));
-        const char *text = sp ? sp + 1 : p;
-        mf__buf_puts(out, "\n    ");
-        mf__buf_put(out, text, (size_t)(le - text));
-        p = nl ? nl + 1 : end;
-    }
-}
-
 /* "step 'x' task 3 attempt 1 failed: exit code 2 ... last lines". */
 static char *failure_text(mf__rt *rt, const rt_task *t, const rt_done *d, const mf_task *res)
 {
@@ -195,7 +170,7 @@ static char *failure_text(mf__rt *rt, const rt_task *t, const rt_done *d, const 
     const mf_buf *log = t->log[1].size ? &t->log[1] : &t->log[0];
     if (log->size) {
         mf__buf_printf(&b, "\n  last lines of its %s:", log == &t->log[1] ? "stderr" : "stdout");
-        log_tail(log, &b);
+        mf__log_tail(log, TAIL_LINES, &b);
     }
     return mf__buf_detach(&b, NULL);
 }

@@ -289,8 +289,11 @@ static int fe_body(mf_task *t, void *p)
     uint32_t i = mf_task_foreach_index(t, 0);
     if (mf_task_foreach_nsplits(t, 0) != fp->n)
         return 3;
-    if ((int)i == fp->fail_index)
+    if ((int)i == fp->fail_index) {
+        const char *why = "this index is cursed\n";
+        CHECK(mf_task_log_write(t, MF_LOG_STDERR, why, strlen(why)));
         return 7;
+    }
     put_i64(t, "v", (int64_t)i * 2);
     return 0;
 }
@@ -1040,6 +1043,7 @@ static void test_resume_clones_and_reruns(void **state)
     CHECK(mf_run_start(&run, f->e, fl, &o));
     assert_int_equal(mf_run_wait(run), MF_EFAILED);
     assert_non_null(strstr(mf_error_last(), "step function returned 7"));
+    assert_non_null(strstr(mf_error_last(), "last lines of its stderr:\n    this index is cursed"));
     char origin[128];
     snprintf(origin, sizeof origin, "%s", mf_run_id(run));
     mf_run_free(run);

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install the built library into a temporary root, then build the demo as a
 # user would, from C and from C++, with pkg-config alone, and run it in an
-# empty directory.
+# empty directory. Then build every example the same way (examples/c/*.c
+# with cc, examples/cpp/*.cpp with c++) and run each in an empty directory
+# of its own, checking its output against tests/examples/<name>.expect.
 # usage: check_install.sh BUILDDIR SOURCEDIR
 set -eu
 build=$1
-src=$2
+src=$(cd "$2" && pwd)  # absolute: the checks below run from other directories
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --no-rebuild --destdir "$tmp/root" >"$tmp/install.log" 2>&1 || {
@@ -33,5 +35,28 @@ grep -q "equal: yes" "$tmp/out_c.txt" || { cat "$tmp/out_c.txt"; echo "FAIL: C d
 grep -q "equal: yes" "$tmp/out_cpp.txt" || { cat "$tmp/out_cpp.txt"; echo "FAIL: C++ demo"; exit 1; }
 [ "$(grep -c 'succeeded' "$tmp/out_cpp.txt")" -eq 2 ] || { cat "$tmp/out_cpp.txt"; echo "FAIL: runs"; exit 1; }
 [ -d "$tmp/empty/.metaflow/data" ] || { echo "FAIL: no ./.metaflow datastore"; exit 1; }
+
+# Exactly what examples/README.md tells users to type.
+runner="$src/tests/examples/run_in_empty_dir.sh"
+n=0
+for f in "$src"/examples/c/*.c "$src"/examples/cpp/*.cpp; do
+    [ -f "$f" ] || continue
+    case $f in
+        *.c) name=$(basename "$f" .c); compiler=cc ;;
+        *) name=$(basename "$f" .cpp); compiler=c++ ;;
+    esac
+    [ -f "$src/tests/examples/$name.expect" ] || {
+        echo "FAIL: example $name has no tests/examples/$name.expect"; exit 1; }
+    mkdir "$tmp/ex_$name"
+    (cd "$tmp/ex_$name" &&
+        $compiler $(pkg-config --cflags metaflow) "$f" $(pkg-config --libs metaflow)) ||
+        { echo "FAIL: example $name does not build with $compiler and pkg-config"; exit 1; }
+    sh "$runner" "$tmp/ex_$name/a.out" "$src/tests/examples/$name.expect" \
+        >"$tmp/ex_$name.log" 2>&1 || { cat "$tmp/ex_$name.log"; echo "FAIL: example $name"; exit 1; }
+    n=$((n + 1))
+done
+[ "$n" -ge 6 ] || { echo "FAIL: only $n examples found"; exit 1; }
+
 echo "install: headers, library, metaflow.pc; C and C++ demos built with pkg-config and ran"
+echo "install: $n examples built standalone with pkg-config and ran in empty directories"
 echo "1 passed, 0 failed"
