@@ -215,7 +215,9 @@ MF_EXTERN(int) mf_run_list(mf_strlist **out, mf_engine *engine, const char *flow
 /** Step names that have tasks in the run, in order of first task. @since 0.1 */
 MF_EXTERN(int) mf_run_steps(mf_run *run, mf_strlist **out);
 
-/** Task ids of a step of the run, in creation order. @since 0.1 */
+/** Task ids of a step of the run, in the order their first attempts were
+ *  committed (parallel tasks finish in any order; the runtime's ids are
+ *  integers that grow in scheduling order). @since 0.1 */
 MF_EXTERN(int) mf_run_tasks(mf_run *run, const char *step, mf_strlist **out);
 
 /* ------------------------------------------------------------------ tasks */

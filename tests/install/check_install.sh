@@ -22,6 +22,10 @@ for h in metaflow.h metaflow/common.h metaflow/flow.h metaflow/engine.h metaflow
 done
 so=$(find "$tmp/root" -name 'libmetaflow.so.0' | head -1)
 [ -n "$so" ] || { echo "FAIL: libmetaflow.so.0 not installed"; exit 1; }
+mfctl=$(find "$tmp/root" -path '*/bin/mfctl' | head -1)
+[ -n "$mfctl" ] || { echo "FAIL: mfctl not installed"; exit 1; }
+LD_LIBRARY_PATH=$(dirname "$so") "$mfctl" --version | grep -q "^mfctl .*libmetaflow" || {
+    LD_LIBRARY_PATH=$(dirname "$so") "$mfctl" --version; echo "FAIL: mfctl --version"; exit 1; }
 cc $(pkg-config --cflags metaflow) -o "$tmp/demo_c" "$src/examples/c/demo.c" $(pkg-config --libs metaflow)
 cp "$src/examples/c/demo.c" "$tmp/demo.cpp"
 c++ -x c++ $(pkg-config --cflags metaflow) -o "$tmp/demo_cpp" "$tmp/demo.cpp" $(pkg-config --libs metaflow)
