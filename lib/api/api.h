@@ -97,9 +97,15 @@ int mf__api_record_task(mf_engine *e, const mf__manifest *m);
 /* The index record of a manifest; borrows its strings. free(r->artifact_names). */
 int mf__api_task_record(const mf__manifest *m, mf__task_record *r);
 
-/* A writable task from parts, without a run handle (runtime, executor). */
+/* A writable task from parts, without a run handle (runtime, executor).
+ * MF__CREATE_NO_PROBE skips the check that the attempt is not committed
+ * yet, for attempts the runtime hands out itself (the put-if-absent of the
+ * commit still refuses a second writer). */
+#define MF__CREATE_NO_PROBE 0x1u
 int mf__task_create_raw(mf_task **out, mf_engine *e, const char *flow, const char *run_id,
                         const char *step, const mf_task_options *opts);
+int mf__task_create_ex(mf_task **out, mf_engine *e, const char *flow, const char *run_id,
+                       const char *step, const mf_task_options *opts, uint32_t flags);
 int mf__task_commit_ex(mf_task *t, int32_t status, uint32_t flags);
 /* Take the artifacts of `parent` that `t` has not put (by reference). */
 int mf__task_inherit(mf_task *t, const mf_task *parent);

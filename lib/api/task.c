@@ -47,6 +47,12 @@ MF_EXTERN(int) mf_task_create(mf_task **out, mf_run *run, const char *step,
 int mf__task_create_raw(mf_task **out, mf_engine *e, const char *flow, const char *run_id,
                         const char *step, const mf_task_options *opts)
 {
+    return mf__task_create_ex(out, e, flow, run_id, step, opts, 0);
+}
+
+int mf__task_create_ex(mf_task **out, mf_engine *e, const char *flow, const char *run_id,
+                       const char *step, const mf_task_options *opts, uint32_t flags)
+{
     int rc;
     if (!out || !e)
         return mf__error_set(MF_EINVAL, "mf_task_create: NULL argument");
@@ -118,7 +124,7 @@ int mf__task_create_raw(mf_task **out, mf_engine *e, const char *flow, const cha
     }
     if ((rc = set_pathspec(t)) != MF_OK)
         goto fail;
-    {
+    if (!(flags & MF__CREATE_NO_PROBE)) {
         mf_buf key = MF_BUF_INIT;
         rc = manifest_key(t, m->attempt, &key);
         if (!rc) {

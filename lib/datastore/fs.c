@@ -138,31 +138,33 @@ static int sync_parent(const fs_ds *fs, const char *path)
     return rc;
 }
 
-/* mkdir -p `dir` under the root. Losing a race to another creator (EEXIST)
- * is success; a concurrent del may remove a parent we just made, which
- * shows up as ENOENT and makes the caller retry. Returns 0 or -errno. */
-static int mkdir_p(const fs_ds *fs, const char *dir)
+/* mkdir -p `dir` under the root, deepest first: usually only the last
+ * component is missing, so one mkdirat does it. Losing a race to another
+ * creator (EEXIST) is success; a concurrent del may remove a parent we just
+ * made, which shows up as ENOENT and makes the caller retry. A new
+ * directory is made durable (its parent fsynced) unless `deferred`: then
+ * the datastore's next sync covers it, as it covers the deferred object.
+ * Returns 0 or -errno. */
+static int mkdir_p(const fs_ds *fs, const char *dir, bool deferred)
 {
-    char path[MF__DS_KEY_MAX + 1];
-    size_t len = strlen(dir);
-    memcpy(path, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdirat(fs->rootfd, path, 0777) == 0) {
-            /* Make the new directory itself durable, or a crash could
-             * lose every object later renamed into it. */
-            int rc = sync_parent(fs, path);
-            if (rc < 0)
-                return rc;
-        } else if (errno != EEXIST) {
+    if (mkdirat(fs->rootfd, dir, 0777) != 0) {
+        if (errno == EEXIST)
+            return 0;
+        if (errno != ENOENT)
             return -errno;
-        }
-        path[i] = c;
+        const char *slash = strrchr(dir, '/');
+        if (!slash)
+            return -ENOENT;
+        char parent[MF__DS_KEY_MAX + 1];
+        memcpy(parent, dir, (size_t)(slash - dir));
+        parent[slash - dir] = '\0';
+        int r = mkdir_p(fs, parent, deferred);
+        if (r < 0)
+            return r;
+        if (mkdirat(fs->rootfd, dir, 0777) != 0)
+            return errno == EEXIST ? 0 : -errno;
     }
-    return 0;
+    return deferred ? 0 : sync_parent(fs, dir);
 }
 
 /* Split `key` into its directory ("" at top level) and base name. */
@@ -376,7 +378,7 @@ static int fs_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov,
             int err = errno;
             if (err != ENOENT)
                 return fs_error(fs, MF_EIO, err, "put: open directory of", key);
-            int r = mkdir_p(fs, dir);
+            int r = mkdir_p(fs, dir, defer);
             if (r < 0 && r != -ENOENT)
                 return fs_error(fs, MF_EIO, -r, "put: create directory of", key);
             continue;

@@ -22,4 +22,10 @@ void mf__watcher_stop(mf__watcher *w);
 /* True if `ex` is the local executor. */
 bool mf__executor_is_local(const mf_executor *ex);
 
+/* Inside the event callback of an in-process attempt's MF_EXEC_EXITED: take
+ * the attempt's committed task (the caller frees it), so the runtime need
+ * not read back the manifest the worker just wrote. NULL when there is none
+ * (a failure before the task existed, or not the local executor). */
+mf_task *mf__executor_local_take(mf_executor *ex);
+
 #endif

@@ -66,6 +66,7 @@ typedef struct job {
     /* Result */
     int exit_code;
     char *message;
+    mf_task *result;        /* the committed attempt, until handed over */
     struct job *next;
 } job;
 
@@ -79,6 +80,7 @@ typedef struct local {
     size_t nfns;
     mf_launch_fn launcher;
     void *launcher_payload;
+    mf_task *handoff;       /* during an EXITED callback: its committed task */
 
     int epfd;
     int evfd;
@@ -116,6 +118,16 @@ static int local_fd(mf_executor *ex)
 bool mf__executor_is_local(const mf_executor *ex)
 {
     return ex && ex->free == local_free;
+}
+
+mf_task *mf__executor_local_take(mf_executor *ex)
+{
+    if (!mf__executor_is_local(ex))
+        return NULL;
+    local *l = (local *)ex;
+    mf_task *t = l->handoff;
+    l->handoff = NULL;
+    return t;
 }
 
 MF_EXTERN(int) mf_executor_init(mf_executor *ex, unsigned int version)
@@ -162,6 +174,7 @@ static void job_free(job *j)
     mf__strvec_free(j->fv, j->depth);
     mf__strvec_free(j->inputs, j->ninputs);
     free(j->message);
+    mf_task_free(j->result);
     free(j);
 }
 
@@ -177,7 +190,8 @@ static void job_run(local *l, job *j)
     to.foreach_depth = j->depth;
     to.input_paths = (const char *const *)j->inputs;
     to.ninputs = j->ninputs;
-    int rc = mf__task_create_raw(&t, l->engine, j->flow, j->run_id, j->step, &to);
+    int rc = mf__task_create_ex(&t, l->engine, j->flow, j->run_id, j->step, &to,
+                                MF__CREATE_NO_PROBE);
     if (rc == MF_OK) {
         t->is_join = j->is_join;
         t->inherit = true;
@@ -219,7 +233,10 @@ static void job_run(local *l, job *j)
             mf__task_commit_ex(t, MF_TASK_FAILED, MF__COMMIT_DEFER);
         }
     }
-    mf_task_free(t);
+    if (t->committed)
+        j->result = t; /* handed to the runtime with the exit event */
+    else
+        mf_task_free(t);
 }
 
 static void *worker_main(void *arg)
@@ -775,7 +792,11 @@ static void deliver_jobs(local *l, mf_exec_event_cb cb, void *payload, int *coun
         ev.handle = j->handle;
         ev.exit_code = j->exit_code;
         ev.message = j->message;
+        l->handoff = j->result;
+        j->result = NULL;
         cb(&ev, payload);
+        mf_task_free(l->handoff); /* not taken */
+        l->handoff = NULL;
         (*count)++;
         pthread_mutex_lock(&l->mu);
         l->inflight_jobs--;

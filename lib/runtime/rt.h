@@ -73,6 +73,17 @@ typedef struct rt_done {
     char *message;
 } rt_done;
 
+/* A batch of ended attempts on its way through the committer. */
+typedef struct rt_batch {
+    rt_done *v;
+    size_t n;
+    int rc;                 /* of the sync and index write */
+    char *err;              /* its message (errors are per thread) */
+    struct rt_batch *next;
+} rt_batch;
+
+typedef struct rt_committer rt_committer;
+
 typedef struct origin_entry {
     char *key;              /* step|i,j,..|occurrence */
     char *task_id;
@@ -111,6 +122,9 @@ struct mf__rt {
 
     rt_done *done;
     size_t ndone, done_cap;
+    rt_committer *committer;
+    size_t batches_inflight;
+    int epfd;                 /* executor fd + committer fd, for waiting */
 
     bool failing;             /* fail fast: no new tasks */
     bool finished;
@@ -158,6 +172,14 @@ int mf__rt_try_clone(mf__rt *rt, size_t task, bool *cloned, mf_task **result);
 /* Key of a task for resume matching (malloc'ed). */
 char *mf__rt_match_key(const mf__rt *rt, const char *step, const uint32_t *idx, size_t depth,
                        uint32_t occurrence);
+
+/* commit.c: the committer thread */
+int mf__rt_committer_start(mf__rt *rt);
+void mf__rt_committer_stop(mf__rt *rt);     /* drains what was pushed */
+int mf__rt_committer_fd(const mf__rt *rt);  /* readable when a batch is back */
+int mf__rt_committer_push(mf__rt *rt, rt_done *v, size_t n); /* takes v */
+rt_batch *mf__rt_committer_take(mf__rt *rt); /* batches back, in order */
+void mf__rt_batch_free(rt_batch *b);         /* a list */
 
 /* runtime.c */
 /* A writable attempt of a task, committed by the runtime on its behalf

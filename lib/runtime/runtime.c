@@ -5,9 +5,12 @@
  * successors are scheduled. So nothing is scheduled from a result that a
  * crash could still take back.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -191,8 +194,8 @@ int mf__rt_runtime_task(mf__rt *rt, const rt_task *t, uint32_t attempt, mf_task 
     to.foreach_depth = st.depth;
     to.input_paths = (const char *const *)t->inputs;
     to.ninputs = t->ninputs;
-    rc = mf__task_create_raw(out, rt->engine, rt->run->rec.flow, rt->run->rec.run_id,
-                             mf__rt_step_name(rt, t->step), &to);
+    rc = mf__task_create_ex(out, rt->engine, rt->run->rec.flow, rt->run->rec.run_id,
+                            mf__rt_step_name(rt, t->step), &to, MF__CREATE_NO_PROBE);
     mf__rt_stack_clear(&st);
     if (rc)
         return rc;
@@ -235,13 +238,17 @@ static int attempt_ended(mf__rt *rt, size_t ti, const mf_exec_event *ev)
     int rc = persist_logs(rt, t);
     if (rc)
         return rc;
-    mf_buf ps = MF_BUF_INIT;
-    rc = mf__buf_printf(&ps, "%s/%s/%s/%s/%u", rt->run->rec.flow, rt->run->rec.run_id,
-                        mf__rt_step_name(rt, t->step), t->task_id, t->attempt);
-    mf_task *res = NULL;
-    if (!rc)
-        rc = mf_task_open(&res, rt->engine, ps.ptr);
-    mf_buf_dispose(&ps);
+    /* An in-process attempt hands its committed task over; any other is
+     * read back from its manifest. */
+    mf_task *res = mf__executor_local_take(rt->ex);
+    if (!res) {
+        mf_buf ps = MF_BUF_INIT;
+        rc = mf__buf_printf(&ps, "%s/%s/%s/%s/%u", rt->run->rec.flow, rt->run->rec.run_id,
+                            mf__rt_step_name(rt, t->step), t->task_id, t->attempt);
+        if (!rc)
+            rc = mf_task_open(&res, rt->engine, ps.ptr);
+        mf_buf_dispose(&ps);
+    }
     if (rc == MF_ENOTFOUND) {
         /* No manifest: a plain command that exited 0 succeeded (its
          * artifacts are its input's); anything else failed. Either way
@@ -402,55 +409,77 @@ static int handle_failure(mf__rt *rt, size_t ti, rt_done *d)
     return MF_OK;
 }
 
-/* Sync once, index the batch in one transaction, then act on it. */
-static int handle_batch(mf__rt *rt)
+/* Hand what ended since the last call to the committer. */
+static int submit_done(mf__rt *rt)
+{
+    if (!rt->ndone)
+        return MF_OK;
+    rt_done *v = rt->done;
+    size_t n = rt->ndone;
+    rt->done = NULL;
+    rt->ndone = rt->done_cap = 0;
+    int rc = mf__rt_committer_push(rt, v, n);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            mf_task_free(v[i].result);
+            free(v[i].message);
+        }
+        free(v);
+    }
+    return rc;
+}
+
+/* Act on the batches the committer made durable: schedule successors,
+ * retry, catch or fail. */
+static int process_batches(mf__rt *rt)
+{
+    rt_batch *list = mf__rt_committer_take(rt);
+    int rc = MF_OK;
+    for (rt_batch *b = list; b; b = b->next) {
+        if (b->rc && rc == MF_OK)
+            rc = mf__error_set(b->rc, "%s", b->err ? b->err : "committing results failed");
+        for (size_t i = 0; i < b->n; i++) {
+            rt_done *d = &b->v[i];
+            rt_task *t = rt->tasks[d->task];
+            if (rc != MF_OK) {
+                t->state = T_FAILED;
+                continue;
+            }
+            if (d->result->man.status == MF_TASK_SUCCEEDED) {
+                int r2 = mf__rt_take_result(rt, d->task, d->result);
+                if (r2 == MF_OK) {
+                    t->state = T_DONE;
+                    if (!t->cloned)
+                        mf__rt_event(rt, MF_EVENT_TASK_SUCCEEDED, t, 0, 0, NULL);
+                    if (!rt->failing)
+                        r2 = mf__rt_succeeded(rt, d->task);
+                }
+                if (r2 != MF_OK) {
+                    t->state = T_FAILED;
+                    mf__rt_fail(rt, mf_error_last());
+                }
+            } else {
+                rc = handle_failure(rt, d->task, d);
+            }
+        }
+    }
+    mf__rt_batch_free(list);
+    return rc;
+}
+
+/* Wait for the committer to give back everything it has. */
+static int drain_committer(mf__rt *rt)
 {
     int rc = MF_OK;
-    while (rt->ndone && rc == MF_OK) {
-        size_t n = rt->ndone;
-        rt_done *batch = rt->done;
-        rt->done = NULL;
-        rt->ndone = rt->done_cap = 0;
-        rc = mf__datastore_sync(rt->engine->ds);
-        const mf__task_record **recs = calloc(n, sizeof *recs);
-        mf__task_record *rv = calloc(n, sizeof *rv);
-        if (!rc && (!recs || !rv))
-            rc = mf__error_oom();
-        for (size_t i = 0; !rc && i < n; i++) {
-            rc = mf__api_task_record(&batch[i].result->man, &rv[i]);
-            recs[i] = &rv[i];
+    while (rt->batches_inflight || rt->ndone) {
+        int r = submit_done(rt);
+        if (!r && rt->batches_inflight) {
+            struct pollfd p = { mf__rt_committer_fd(rt), POLLIN, 0 };
+            poll(&p, 1, 100);
+            r = process_batches(rt);
         }
-        if (!rc)
-            rc = mf__meta_task_put_many(rt->engine->meta, recs, n);
-        for (size_t i = 0; rv && i < n; i++)
-            free(rv[i].artifact_names);
-        free(recs);
-        free(rv);
-        for (size_t i = 0; i < n; i++) {
-            rt_done *d = &batch[i];
-            rt_task *t = rt->tasks[d->task];
-            if (rc == MF_OK) {
-                if (d->result->man.status == MF_TASK_SUCCEEDED) {
-                    int r2 = mf__rt_take_result(rt, d->task, d->result);
-                    if (r2 == MF_OK) {
-                        t->state = T_DONE;
-                        if (!t->cloned)
-                            mf__rt_event(rt, MF_EVENT_TASK_SUCCEEDED, t, 0, 0, NULL);
-                        if (!rt->failing)
-                            r2 = mf__rt_succeeded(rt, d->task);
-                    }
-                    if (r2 != MF_OK) {
-                        t->state = T_FAILED;
-                        mf__rt_fail(rt, mf_error_last());
-                    }
-                } else {
-                    rc = handle_failure(rt, d->task, d);
-                }
-            }
-            mf_task_free(d->result);
-            free(d->message);
-        }
-        free(batch);
+        if (r && !rc)
+            rc = r;
     }
     return rc;
 }
@@ -590,6 +619,35 @@ static int poll_wait_ms(mf__rt *rt, int timeout_ms)
     return best == INT64_MAX ? -1 : (int)((best + 999) / 1000);
 }
 
+/* Wait up to `wait_ms` for executor events or a batch back from the
+ * committer, and take the executor's events. Returns the number of
+ * executor events, or a negative code. */
+static int wait_events(mf__rt *rt, int wait_ms)
+{
+    if (!rt->running) {
+        if (rt->batches_inflight) {
+            struct pollfd p = { mf__rt_committer_fd(rt), POLLIN, 0 };
+            poll(&p, 1, wait_ms);
+        } else if (wait_ms > 0) {
+            usleep((useconds_t)wait_ms * 1000); /* only retry delays to wait for */
+        }
+        return 0;
+    }
+    if (rt->epfd < 0) {
+        /* An executor without a descriptor: poll it, briefly while a batch
+         * is being made durable. */
+        int w = rt->batches_inflight && (wait_ms < 0 || wait_ms > 2) ? 2 : wait_ms;
+        return rt->ex->poll(rt->ex, w, on_exec_event, rt);
+    }
+    /* The executor enforces timeouts when polled: wake at least every 50 ms
+     * while tasks run. */
+    int w = wait_ms < 0 || wait_ms > 50 ? 50 : wait_ms;
+    struct epoll_event ev[2];
+    if (epoll_wait(rt->epfd, ev, 2, w) < 0 && errno != EINTR)
+        return mf__error_errno(errno, "waiting for tasks", "epoll_wait");
+    return rt->ex->poll(rt->ex, 0, on_exec_event, rt);
+}
+
 MF_EXTERN(int) mf_run_poll(mf_run *run, int timeout_ms)
 {
     if (!run)
@@ -604,37 +662,34 @@ MF_EXTERN(int) mf_run_poll(mf_run *run, int timeout_ms)
     for (;;) {
         int rc = launch_ready(rt);
         if (!rc)
-            rc = handle_batch(rt); /* clones finish without the executor */
+            rc = submit_done(rt); /* clones finish without the executor */
+        if (!rc)
+            rc = process_batches(rt);
         if (!rc && rt->ready_len && !rt->failing && rt->running < rt->max_workers)
             continue;
         if (!rc)
             rc = heartbeat(rt);
-        if (rc) {
+        if (rc)
             mf__rt_fail(rt, mf_error_last());
-            if (!rt->running)
-                return finish(rt) ? mf_error_last_code() : 0;
-        }
-        if (!rt->running && !rt->ready_len && !rt->waiting)
+        if (!rt->running && !rt->ready_len && !rt->waiting && !rt->batches_inflight &&
+            !rt->ndone)
             return finish(rt) == MF_OK ? 0 : mf_error_last_code();
         int left = timeout_ms;
         if (timeout_ms > 0) {
             int64_t spent = (mf__mono_us() - start) / 1000;
             left = spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
         }
-        int wait = poll_wait_ms(rt, left);
-        int n = 0;
-        if (rt->running)
-            n = rt->ex->poll(rt->ex, wait, on_exec_event, rt);
-        else if (wait > 0)
-            usleep((useconds_t)wait * 1000); /* only retry delays to wait for */
+        int n = wait_events(rt, poll_wait_ms(rt, left));
         if (n < 0) {
             mf__rt_fail(rt, mf_error_last());
             return n;
         }
-        rc = handle_batch(rt);
-        if (rc)
+        if (submit_done(rt) != MF_OK)
             mf__rt_fail(rt, mf_error_last());
-        if (!rt->running && !rt->ready_len && !rt->waiting)
+        if (process_batches(rt) != MF_OK)
+            mf__rt_fail(rt, mf_error_last());
+        if (!rt->running && !rt->ready_len && !rt->waiting && !rt->batches_inflight &&
+            !rt->ndone)
             return finish(rt) == MF_OK ? 0 : mf_error_last_code();
         if (n > 0 || timeout_ms == 0)
             return 1;
@@ -658,9 +713,9 @@ MF_EXTERN(int) mf_run_wait(mf_run *run)
 
 MF_EXTERN(int) mf_run_fd(const mf_run *run)
 {
-    if (!run || !run->rt || !run->rt->ex->fd)
+    if (!run || !run->rt || run->rt->finished)
         return -1;
-    return run->rt->ex->fd(run->rt->ex);
+    return run->rt->epfd;
 }
 
 MF_EXTERN(const char *) mf_run_failure(const mf_run *run)
@@ -684,7 +739,7 @@ MF_EXTERN(int) mf_run_cancel(mf_run *run)
             break;
     }
     /* Results of what was running are recorded; nothing new starts. */
-    handle_batch(rt);
+    drain_committer(rt);
     rt->ready_len = 0;
     rt->waiting = 0;
     return finish(rt);
@@ -696,6 +751,9 @@ void mf__rt_free(mf__rt *rt)
         return;
     if (!rt->finished)
         mf_run_cancel(rt->run);
+    mf__rt_committer_stop(rt);
+    if (rt->epfd >= 0)
+        close(rt->epfd);
     for (size_t i = 0; i < rt->ndone; i++) {
         mf_task_free(rt->done[i].result);
         free(rt->done[i].message);
@@ -756,6 +814,7 @@ static int start(mf_run **out, mf_engine *e, const mf_flow *flow, const char *or
     if (!rt)
         return mf__error_oom();
     rt->engine = e;
+    rt->epfd = -1;
     rt->max_workers = opts && opts->max_workers ? opts->max_workers : 16;
     rt->max_num_splits = opts && opts->max_num_splits ? opts->max_num_splits : 100;
     rt->max_log_size = opts && opts->max_log_size ? opts->max_log_size : MF__LOG_DEFAULT_CAP;
@@ -829,6 +888,21 @@ static int start(mf_run **out, mf_engine *e, const mf_flow *flow, const char *or
         goto fail;
     }
     rt->caps = rt->ex->capabilities(rt->ex);
+    if ((rc = mf__rt_committer_start(rt)) != MF_OK)
+        goto fail;
+    if (rt->ex->fd && rt->ex->fd(rt->ex) >= 0) {
+        /* One descriptor for hosts (mf_run_fd) and for our own waits. */
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN;
+        rt->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (rt->epfd < 0 ||
+            epoll_ctl(rt->epfd, EPOLL_CTL_ADD, rt->ex->fd(rt->ex), &ev) != 0 ||
+            epoll_ctl(rt->epfd, EPOLL_CTL_ADD, mf__rt_committer_fd(rt), &ev) != 0) {
+            rc = mf__error_errno(errno, "starting the runtime", "epoll");
+            goto fail;
+        }
+    }
     if ((rc = mf_run_create(&run, e, mf_flow_name(flow), &ro)) != MF_OK)
         goto fail;
     rt->run = run;
