@@ -195,8 +195,9 @@ typedef struct mf_start_options {
     uint32_t max_workers;          /**< tasks at once; 0: 16 */
     uint32_t max_num_splits;       /**< widest foreach; 0: 100 */
     uint64_t max_log_size;         /**< bytes per stream per attempt; 0: 10 MiB */
-    /** Executor (borrowed; must outlive the run). NULL: a local executor
-     *  with default options, owned by the run. */
+    /** Executor (borrowed; must outlive the run; serves one run at a
+     *  time). NULL: a local executor with default options, owned by the
+     *  run. */
     mf_executor *executor;
     /** Command template of command tasks; "{step}", "{run_id}",
      *  "{task_id}", "{retry_count}", "{max_user_code_retries}",
@@ -253,9 +254,12 @@ MF_EXTERN(int) mf_run_resume(mf_run **out, mf_engine *engine, const mf_flow *flo
 MF_EXTERN(int) mf_run_poll(mf_run *run, int timeout_ms);
 
 /**
- * A descriptor that is readable when mf_run_poll() has work, for hosts
- * with their own event loop; -1 for a run this process does not drive.
- * Borrowed: valid until mf_run_free().
+ * A descriptor that is readable when mf_run_poll() has work (task output
+ * or exits, results made durable), for hosts with their own event loop;
+ * -1 for a run this process does not drive, a finished run, or an
+ * executor without a descriptor. Timeouts and retry delays are timers, not
+ * descriptors: wait with a timeout of at most 50 ms while tasks run.
+ * Borrowed: valid until the run finishes or is freed.
  */
 MF_EXTERN(int) mf_run_fd(const mf_run *run);
 
