@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -846,6 +847,35 @@ static void test_task_process_uses_library(void **state)
     mf_flow_free(fl);
 }
 
+/* A host with its own event loop: wait on mf_run_fd(), then a
+ * non-blocking mf_run_poll(), until it says the run is over. */
+static void test_event_loop_host(void **state)
+{
+    struct fx *f = *state;
+    mf_flow *fl = shell_flow("Looped", "echo one; sleep 0.2; echo two", "sleep 0.1");
+    struct counts c = { 0 };
+    mf_start_options o = opts_for(f, &c);
+    mf_run *run = NULL;
+    CHECK(mf_run_start(&run, f->e, fl, &o));
+    int fd = mf_run_fd(run);
+    assert_true(fd >= 0);
+    int polls = 0, rc;
+    while ((rc = mf_run_poll(run, 0)) == 1) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        poll(&p, 1, 50);
+        polls++;
+        assert_true(polls < 2000);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(polls > 1);
+    assert_int_equal(mf_run_status_get(run), MF_RUN_SUCCEEDED);
+    assert_int_equal(c.lines, 2);
+    assert_int_equal(mf_run_fd(run), -1); /* finished */
+    assert_int_equal(mf_run_poll(run, 0), 0);
+    mf_run_free(run);
+    mf_flow_free(fl);
+}
+
 /* ---- host launchers */
 
 struct launch_log {
@@ -1662,6 +1692,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_catch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_process_uses_library, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_loop_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_launcher_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_launcher_not_a_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_ignoring_sigterm, setup, teardown),
