@@ -314,6 +314,15 @@ MF_EXTERN(uint32_t) mf_task_foreach_nsplits(const mf_task *task, size_t level);
 MF_EXTERN(const char *) mf_task_foreach_value(const mf_task *task, size_t level);
 
 /**
+ * Put artifact `name` of the committed task `source` into the writable
+ * `task` by reference: the same content, nothing read or copied (joins
+ * merging their inputs' artifacts).
+ * @return MF_OK, MF_EINVAL, MF_ENOTFOUND (source has no such artifact),
+ *         MF_ESTATE (task not writable or source not committed), MF_ENOMEM.
+ */
+MF_EXTERN(int) mf_task_put_ref(mf_task *task, const char *name, const mf_task *source);
+
+/**
  * For a foreach step: the number of items of its foreach variable, and
  * optionally a short text of each (`values` may be NULL; each is cut to
  * 64 bytes). The runtime starts one child task per item.

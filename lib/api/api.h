@@ -66,6 +66,7 @@ struct mf_task {
     bool inherit;       /* at commit, take the single input's other artifacts */
     mf_buf log[2];      /* in-process log lines: "<us> <text>\n" */
     uint64_t log_cap;   /* per stream; 0: no cap */
+    uint32_t commit_flags; /* MF__COMMIT_* for mf_task_commit() */
     uint64_t log_dropped[2];
 };
 

@@ -6,6 +6,9 @@
 #include "api.h"
 #include "datastore/datastore.h"
 
+/* Insert or replace artifact `a` (taken) in the task's sorted list. */
+static int insert_artifact(mf_task *t, mf__martifact *a);
+
 MF_EXTERN(int) mf_task_options_init(mf_task_options *opts, unsigned int version)
 {
     if (!opts)
@@ -237,6 +240,13 @@ MF_EXTERN(int) mf_task_put_parts(mf_task *t, const char *name, const char *encod
             return mf__error_wrap("artifact '%s' of task '%s'", name, t->pathspec);
         }
     }
+    return insert_artifact(t, &a);
+}
+
+static int insert_artifact(mf_task *t, mf__martifact *ap)
+{
+    mf__martifact a = *ap;
+    const char *name = a.name;
     /* Insert in name order, replacing an earlier put of the same name. */
     mf__manifest *m = &t->man;
     size_t lo = 0, hi = m->nartifacts;
@@ -338,6 +348,32 @@ int mf__task_inherit(mf_task *t, const mf_task *parent)
     return MF_OK;
 }
 
+MF_EXTERN(int) mf_task_put_ref(mf_task *t, const char *name, const mf_task *source)
+{
+    int rc;
+    if (!t || !source)
+        return mf__error_set(MF_EINVAL, "mf_task_put_ref: NULL argument");
+    if ((rc = mf__check_artifact_name(name)) != MF_OK)
+        return rc;
+    if (!t->writable)
+        return mf__error_set(MF_ESTATE, "task '%s' is %s: cannot put artifact '%s'",
+                             t->pathspec, t->committed ? "committed" : "read-only", name);
+    if (!source->committed)
+        return mf__error_set(MF_ESTATE, "task '%s' is not committed: its artifacts cannot be "
+                             "referenced", source->pathspec);
+    const mf__manifest *sm = &source->man;
+    for (size_t i = 0; i < sm->nartifacts; i++) {
+        if (strcmp(sm->artifacts[i].name, name) != 0)
+            continue;
+        mf__martifact a;
+        if ((rc = martifact_copy(&a, &sm->artifacts[i])) != MF_OK)
+            return rc;
+        return insert_artifact(t, &a);
+    }
+    return mf__error_set(MF_ENOTFOUND, "task '%s' has no artifact '%s'", source->pathspec,
+                         name);
+}
+
 MF_EXTERN(int) mf_task_put(mf_task *t, const char *name, const char *encoding,
                            const void *data, uint64_t len, uint32_t flags)
 {
@@ -388,7 +424,7 @@ int mf__api_record_task(mf_engine *e, const mf__manifest *m)
 
 MF_EXTERN(int) mf_task_commit(mf_task *t, int32_t status)
 {
-    return mf__task_commit_ex(t, status, 0);
+    return mf__task_commit_ex(t, status, t ? t->commit_flags : 0);
 }
 
 static int commit_inherit(mf_task *t)

@@ -640,6 +640,11 @@ MF_EXTERN(int) mf_task_from_env(mf_task **task_out, mf_engine **engine_out)
     if (!rc) {
         const char *j = getenv("MF_TASK_JOIN");
         t->is_join = j && strcmp(j, "1") == 0;
+        /* The local runtime syncs and indexes finished attempts in
+         * batches: its task processes commit without waiting for either. */
+        const char *cm = getenv("MF_TASK_COMMIT");
+        if (cm && strcmp(cm, "batch") == 0)
+            t->commit_flags = MF__COMMIT_DEFER;
         t->inherit = true;
         const char *o = getenv("MF_TASK_ORIGIN_RUN");
         if (o && *o && !(t->x.origin_run_id = mf__strdup(o)))

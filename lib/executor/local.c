@@ -525,7 +525,17 @@ static int spawn_proc(local *l, const mf_task_spec *s, proc *p)
     if (mf__watcher_add(l->watcher, p->pid) == MF_OK)
         p->registered = true;
     p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-    if (p->pidfd < 0) {
+    if (p->pidfd < 0 && errno == ESRCH && l->launcher) {
+        /* A launcher's process (not our child) already ended and was
+         * reaped by its parent: its exit status is unknown; its output and
+         * manifest tell the rest. */
+        p->exited = true;
+        kill(-p->pid, SIGKILL); /* whatever it left behind in its group */
+        if (p->registered) {
+            mf__watcher_remove(l->watcher, p->pid);
+            p->registered = false;
+        }
+    } else if (p->pidfd < 0) {
         rc = mf__error_errno(errno, "watching task process", s->pathspec);
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);
@@ -540,7 +550,7 @@ static int spawn_proc(local *l, const mf_task_spec *s, proc *p)
     p->fds[1] = err[0];
     out[0] = err[0] = -1;
     uint64_t base = p->handle << 2;
-    if ((rc = ep_add(l, p->pidfd, base | EV_PIDFD)) == MF_OK &&
+    if ((p->pidfd < 0 || (rc = ep_add(l, p->pidfd, base | EV_PIDFD)) == MF_OK) &&
         (rc = ep_add(l, p->fds[0], base | EV_OUT)) == MF_OK)
         rc = ep_add(l, p->fds[1], base | EV_ERR);
     if (s->timeout_us > 0)

@@ -159,12 +159,19 @@ static char *failure_text(mf__rt *rt, const rt_task *t, const rt_done *d, const 
     mf_buf b = MF_BUF_INIT;
     mf__buf_printf(&b, "step '%s' task %s attempt %u failed: ", mf__rt_step_name(rt, t->step),
                    t->task_id, t->attempt);
+    /* A failure the runtime recorded itself already says all of this. */
+    if (res && res->x.failure && strncmp(res->x.failure, b.ptr, b.size) == 0) {
+        mf_buf_dispose(&b);
+        return strdup(res->x.failure);
+    }
     if (d->timed_out)
         mf__buf_printf(&b, "timed out (its process group was killed)");
     else if (d->signal)
         mf__buf_printf(&b, "killed by signal %d (%s)", d->signal, strsignal(d->signal));
     else if (d->exit_code > 0)
         mf__buf_printf(&b, "exit code %d", d->exit_code);
+    else if (d->exit_code < 0 && !res)
+        mf__buf_printf(&b, "it ended without recording a result");
     else
         mf__buf_printf(&b, "it reported failure");
     const char *why = res && res->x.failure ? res->x.failure : d->message;

@@ -227,6 +227,10 @@ int mf__rt_launch(mf__rt *rt, size_t ti)
                          (mf__flow_step_at(rt->flow, t->step)->flags & MF_STEP_JOIN) ? 1 : 0);
     if (!rc && rt->origin_run_id)
         rc = strv_printf(&env, "MF_TASK_ORIGIN_RUN=%s", rt->origin_run_id);
+    /* Tasks on this machine share our datastore: the batch sync covers
+     * their commits (docs/task-protocol.md §7). */
+    if (!rc && mf__executor_is_local(rt->ex))
+        rc = strv_printf(&env, "MF_TASK_COMMIT=batch");
     /* @environment: attributes "env.NAME" = value. */
     const mf__step *ms = mf__flow_step_at(rt->flow, t->step);
     for (size_t i = 0; !rc && i < ms->nattrs; i++)

@@ -398,6 +398,12 @@ static int br_join(mf_task *t, void *p)
     if (mf_task_input_count(t) != 2)
         return 9;
     put_i64(t, "order", input_i64(t, 0, "who") * 10 + input_i64(t, 1, "who"));
+    /* By reference: the second input's value, nothing copied. */
+    mf_task *in = NULL;
+    CHECK(mf_task_input_open(&in, t, 1));
+    CHECK(mf_task_put_ref(t, "who", in));
+    assert_int_equal(mf_task_put_ref(t, "nope", in), MF_ENOTFOUND);
+    mf_task_free(in);
     return 0;
 }
 
@@ -428,6 +434,15 @@ static void test_split_join_order(void **state)
     CHECK(mf_run_wait(run));
     mf_task *end = only_task(f->e, run, "end");
     assert_int_equal(get_i64(end, "order"), 12);
+    assert_int_equal(get_i64(end, "who"), 2);
+    mf_task *b = only_task(f->e, run, "b");
+    mf_artifact *x = NULL, *y = NULL;
+    CHECK(mf_task_artifact(&x, end, "who"));
+    CHECK(mf_task_artifact(&y, b, "who"));
+    assert_string_equal(mf_artifact_key(x), mf_artifact_key(y));
+    mf_artifact_free(x);
+    mf_artifact_free(y);
+    mf_task_free(b);
     mf_task_free(end);
     mf_run_free(run);
     mf_flow_free(fl);
