@@ -106,7 +106,7 @@ static void print_help(FILE *f)
     for (const mfctl_command *c = mfctl_commands; c->name; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
     fputs("\nGlobal options (before or after the command):\n"
-          "  --root DIR      datastore root (default: $METAFLOW_DATASTORE_SYSROOT_LOCAL,\n"
+          "  --root DIR      datastore root (default: $METAFLOW_DATASTORE_SYSROOT_LOCAL/.metaflow,\n"
           "                  else the nearest .metaflow directory here or above)\n"
           "  --index DIR     metadata index directory (default: ROOT/.index)\n"
           "  -h, --help      show help; 'mfctl COMMAND --help' for a command\n"
@@ -343,8 +343,12 @@ static int resolve_root(const mfctl *ctl, char *out, size_t size)
 {
     const char *env = getenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
     struct stat st;
+    char envroot[PATH_MAX];
+    if (!ctl->root && env && *env &&
+        (size_t)snprintf(envroot, sizeof envroot, "%s/%s", env, LOCAL_DIR) >= sizeof envroot)
+        return mfctl_fail("datastore root '%s/%s' is too long", env, LOCAL_DIR);
     if (ctl->root || (env && *env)) {
-        const char *root = ctl->root ? ctl->root : env;
+        const char *root = ctl->root ? ctl->root : envroot;
         if (stat(root, &st) != 0)
             return mfctl_fail("no datastore found: datastore root '%s': %s", root,
                               strerror(errno));

@@ -35,7 +35,8 @@ typedef struct mf_engine_options {
     /** Registered datastore name; NULL means "fs" ("local" is an alias). */
     const char *datastore;
     /**
-     * Datastore root. NULL for "fs" means: $METAFLOW_DATASTORE_SYSROOT_LOCAL
+     * Datastore root. NULL for "fs" means: $MF_DATASTORE_ROOT, else
+     * $METAFLOW_DATASTORE_SYSROOT_LOCAL/.metaflow (as Metaflow)
      * if set, else the nearest `.metaflow` directory in the working
      * directory or one of its parents, else `./.metaflow` (created).
      */

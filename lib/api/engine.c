@@ -23,15 +23,27 @@ MF_EXTERN(int) mf_engine_options_init(mf_engine_options *opts, unsigned int vers
     return MF_OK;
 }
 
-/* The local root as Metaflow finds it: $METAFLOW_DATASTORE_SYSROOT_LOCAL,
- * else the nearest .metaflow in the working directory or a parent, else
- * ./.metaflow. */
+/* The local root as Metaflow finds it: $MF_DATASTORE_ROOT (the exact
+ * root, which the runtime gives its task processes), else
+ * $METAFLOW_DATASTORE_SYSROOT_LOCAL/.metaflow, else the nearest .metaflow in
+ * the working directory or a parent, else ./.metaflow. */
 static int find_local_root(char **out, bool create)
 {
+    const char *exact = getenv("MF_DATASTORE_ROOT");
     const char *env = getenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
     char cwd[PATH_MAX];
+    if (exact && *exact) {
+        *out = mf__strdup(exact);
+        return *out ? MF_OK : MF_ENOMEM;
+    }
     if (env && *env) {
-        *out = mf__strdup(env);
+        mf_buf b = MF_BUF_INIT;
+        int rc = mf__buf_printf(&b, "%s/%s", env, MF_LOCAL_DIR);
+        if (rc) {
+            mf_buf_dispose(&b);
+            return rc;
+        }
+        *out = mf__buf_detach(&b, NULL);
         return *out ? MF_OK : MF_ENOMEM;
     }
     if (!getcwd(cwd, sizeof cwd))

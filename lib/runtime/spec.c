@@ -197,7 +197,7 @@ int mf__rt_launch(mf__rt *rt, size_t ti)
 
     /* Environment (docs/task-protocol.md). */
     if (rt->engine->root)
-        rc = strv_printf(&env, "METAFLOW_DATASTORE_SYSROOT_LOCAL=%s", rt->engine->root);
+        rc = strv_printf(&env, "MF_DATASTORE_ROOT=%s", rt->engine->root);
     if (!rc)
         rc = strv_printf(&env, "MF_INDEX_DIR=%s", rt->engine->index_dir);
     if (!rc)

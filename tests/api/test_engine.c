@@ -1092,13 +1092,22 @@ static void default_root_discovery(void **state)
     assert_non_null(realpath(f->root, real));
     assert_string_equal(mf_engine_root(e), real);
     mf_engine_free(e);
-    /* The environment variable wins. */
+    /* The environment variable wins: its .metaflow, as Metaflow. */
     snprintf(expect, sizeof expect, "%s/elsewhere", f->dir);
     setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", expect, 1);
+    assert_int_equal(mf_engine_open(&e, NULL), MF_OK);
+    snprintf(expect, sizeof expect, "%s/elsewhere/.metaflow", f->dir);
+    assert_non_null(realpath(expect, real));
+    assert_string_equal(mf_engine_root(e), real);
+    mf_engine_free(e);
+    /* The exact root the runtime hands its tasks wins over both. */
+    snprintf(expect, sizeof expect, "%s/exact", f->dir);
+    setenv("MF_DATASTORE_ROOT", expect, 1);
     assert_int_equal(mf_engine_open(&e, NULL), MF_OK);
     assert_non_null(realpath(expect, real));
     assert_string_equal(mf_engine_root(e), real);
     mf_engine_free(e);
+    unsetenv("MF_DATASTORE_ROOT");
     unsetenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
     assert_int_equal(chdir(cwd), 0);
 

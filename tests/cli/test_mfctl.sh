@@ -96,7 +96,7 @@ for cmd in flows gc reindex; do
     want_err "$cmd --root missing" "no datastore found: datastore root '$tmp/missing'"
     METAFLOW_DATASTORE_SYSROOT_LOCAL=$tmp/missing2 mf_at '' $cmd
     want_rc 1 "$cmd with METAFLOW_DATASTORE_SYSROOT_LOCAL missing"
-    want_err "$cmd with METAFLOW_DATASTORE_SYSROOT_LOCAL missing" "$tmp/missing2"
+    want_err "$cmd with METAFLOW_DATASTORE_SYSROOT_LOCAL missing" "$tmp/missing2/.metaflow"
 done
 want_true "mfctl created a datastore root" test ! -e "$tmp/missing" -a ! -e "$tmp/missing2"
 # A root without an index: read commands and gc say so and create nothing.
@@ -247,7 +247,7 @@ CliFlow
 ResumeFlow
 ShellFlow
 EOF
-METAFLOW_DATASTORE_SYSROOT_LOCAL=$root mf_at '' steps ShellFlow/2001
+METAFLOW_DATASTORE_SYSROOT_LOCAL=$ds mf_at '' steps ShellFlow/2001
 want_rc 0 "steps via METAFLOW_DATASTORE_SYSROOT_LOCAL"
 want_out "steps via METAFLOW_DATASTORE_SYSROOT_LOCAL" <<EOF
 start
