@@ -359,6 +359,16 @@ MF_EXTERN(int) mf_task_log_read(mf_task *task, int32_t stream, uint32_t flags,
                                 mf_buf *out);
 
 /**
+ * End a task as failed, saying why: `text` (an exception and its
+ * traceback, say) is kept with the attempt, where mf_task_failure() and the
+ * runtime's failure message find it. Commits the attempt with
+ * MF_TASK_FAILED; its artifacts are not kept.
+ * @return MF_OK, MF_EINVAL, MF_ESTATE (not writable), and the errors of
+ *         mf_task_commit().
+ */
+MF_EXTERN(int) mf_task_fail(mf_task *task, const char *text);
+
+/**
  * For a committed task: its failure text (exception, exit code or
  * signal, log tail) when it failed or was caught; MF_ENOTFOUND when it
  * has none. For a task the runtime cloned: origin pathspec with

@@ -241,6 +241,33 @@ MF_EXTERN(const char *) mf_task_foreach_value(const mf_task *t, size_t level)
                                                                       : NULL;
 }
 
+MF_EXTERN(int) mf_task_fail(mf_task *t, const char *text)
+{
+    int rc = check_writable(t, "fail");
+    if (rc)
+        return rc;
+    if (!text)
+        return mf__error_set(MF_EINVAL, "task '%s': failure text is NULL", t->pathspec);
+    char *d = mf__strdup(text);
+    if (!d)
+        return MF_ENOMEM;
+    free(t->x.failure);
+    t->x.failure = d;
+    /* A failed attempt's artifacts are not part of the result. */
+    for (size_t i = 0; i < t->man.nartifacts; i++) {
+        mf__martifact *a = &t->man.artifacts[i];
+        free(a->name);
+        free(a->encoding);
+        for (uint32_t j = 0; j < a->nparts; j++)
+            free(a->parts[j].inline_data);
+        free(a->parts);
+    }
+    free(t->man.artifacts);
+    t->man.artifacts = NULL;
+    t->man.nartifacts = 0;
+    return mf__task_commit_ex(t, MF_TASK_FAILED, t->commit_flags);
+}
+
 MF_EXTERN(int) mf_task_failure(const mf_task *t, mf_buf *out)
 {
     if (!t || !out)

@@ -172,13 +172,17 @@ static char *failure_text(mf__rt *rt, const rt_task *t, const rt_done *d, const 
         mf__buf_printf(&b, "exit code %d", d->exit_code);
     else if (d->exit_code < 0 && !res)
         mf__buf_printf(&b, "it ended without recording a result");
+    else if (res && res->x.failure)
+        mf__buf_printf(&b, "it reported");
     else
         mf__buf_printf(&b, "it reported failure");
     const char *why = res && res->x.failure ? res->x.failure : d->message;
     if (why && !d->timed_out)
-        mf__buf_printf(&b, "; %s", why);
+        mf__buf_printf(&b, res && res->x.failure && d->exit_code <= 0 && !d->signal ? ":\n%s"
+                                                                                   : "; %s",
+                       why);
     const mf_buf *log = t->log[1].size ? &t->log[1] : &t->log[0];
-    if (log->size) {
+    if (log->size && !(res && res->x.failure)) { /* a task's own account wins */
         mf__buf_printf(&b, "\n  last lines of its %s:", log == &t->log[1] ? "stderr" : "stdout");
         mf__log_tail(log, TAIL_LINES, &b);
     }

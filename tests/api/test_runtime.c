@@ -1645,6 +1645,43 @@ static void test_task_killed_while_writing(void **state)
     mf_flow_free(fl);
 }
 
+static int fail_itself(mf_task *t, void *p)
+{
+    (void)p;
+    CHECK(mf_task_put(t, "partial", "str", "x", 1, 0));
+    CHECK(mf_task_fail(t, "ValueError: the input was empty"));
+    assert_int_equal(mf_task_fail(t, "again"), MF_ESTATE);
+    return 3;
+}
+
+/* A task that says why it failed: that text is the failure, its artifacts
+ * are not kept. */
+static void test_task_fail_with_reason(void **state)
+{
+    struct fx *f = *state;
+    const char *steps[] = { "start", "end" };
+    mf_flow *fl = chain("Reasoned", steps, 2);
+    CHECK(mf_executor_local_set_step(f->ex, "start", fail_itself, NULL));
+    struct counts c = { 0 };
+    mf_start_options o = opts_for(f, &c);
+    mf_run *run = NULL;
+    CHECK(mf_run_start(&run, f->e, fl, &o));
+    assert_int_equal(mf_run_wait(run), MF_EFAILED);
+    assert_non_null(strstr(mf_error_last(), "ValueError: the input was empty"));
+    mf_task *s = only_task(f->e, run, "start");
+    mf_buf b = MF_BUF_INIT;
+    CHECK(mf_task_failure(s, &b));
+    assert_string_equal(b.ptr, "ValueError: the input was empty");
+    mf_buf_dispose(&b);
+    mf_strlist *names = NULL;
+    CHECK(mf_task_artifacts(s, 0, &names));
+    assert_int_equal(mf_strlist_count(names), 0);
+    mf_strlist_free(names);
+    mf_task_free(s);
+    mf_run_free(run);
+    mf_flow_free(fl);
+}
+
 static void test_bad_arguments(void **state)
 {
     struct fx *f = *state;
@@ -1719,6 +1756,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_kill_runtime_during_join, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_runtime_at_random_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_killed_while_writing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_fail_with_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -271,6 +271,7 @@ _SPECS = {
     "mf_task_set_foreach": (c_int, [_P, c_uint64, POINTER(c_char_p)]),
     "mf_task_set_switch": (c_int, [_P, c_char_p]),
     "mf_task_put_ref": (c_int, [_P, c_char_p, _P]),
+    "mf_task_fail": (c_int, [_P, c_char_p]),
     "mf_task_log_read": (c_int, [_P, c_int32, c_uint32, _BUF]),
     "mf_task_failure": (c_int, [_P, _BUF]),
     "mf_task_origin": (c_char_p, [_P]),

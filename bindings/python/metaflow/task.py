@@ -43,6 +43,15 @@ def _run_params(engine, flow, run_id):
         L.lib.mf_run_free(run)
 
 
+def _fail(task, text):
+    """Commit the attempt as failed with its reason; exit code 1."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if L.lib.mf_task_fail(task, L.enc(text)) != L.MF_OK:
+        sys.stderr.write("metaflow: recording the failure: %s\n" % L.error_text())
+    return 1
+
+
 def execute(flow_cls, graph, step_name, tags=()):
     """Run `step_name` as the task the environment describes; returns the
     process exit code."""
@@ -108,9 +117,10 @@ def execute(flow_cls, graph, step_name, tags=()):
             else:
                 func()
         except Exception:  # noqa: BLE001 - the step's error is the task's result
-            traceback.print_exc()
+            text = traceback.format_exc()
+            sys.stderr.write(text)
             sys.stderr.flush()
-            return 1
+            return _fail(task, text.rstrip())
         if node.type != "end" and st.next is None:
             sys.stderr.write("metaflow: step '%s' did not call self.next()\n" % step_name)
             return 1
@@ -121,7 +131,7 @@ def execute(flow_cls, graph, step_name, tags=()):
             persist(flow, st)
         except artifacts.UnpicklableArtifact as e:
             sys.stderr.write("metaflow: step '%s': %s\n" % (step_name, e))
-            return 1
+            return _fail(task, "step '%s': %s" % (step_name, e))
         if node.foreach_param is not None:
             try:
                 items = getattr(flow, node.foreach_param)
