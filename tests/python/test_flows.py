@@ -198,3 +198,31 @@ def test_numpy_zero_copy(tmp_path, client):
     assert float(arr.sum()) == run["end"].task.data.total
     with pytest.raises(ValueError):
         arr[0] = 1.0
+
+
+def test_named_start_and_end(tmp_path, client):
+    run_flow(tmp_path, "named_ends_flow.py", "run", check=True)
+    run = client.Flow("NamedEndsFlow").latest_run
+    assert run.successful and run.data.x == 20
+    assert sorted(s.id for s in run) == ["end", "middle", "start"]
+
+
+def test_step_must_end_with_next(tmp_path):
+    flow = tmp_path / "nonext_flow.py"
+    flow.write_text(
+        "from metaflow import FlowSpec, step\n"
+        "class NoNextFlow(FlowSpec):\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.next(self.end)\n"
+        "        self.x = 1\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+        "if __name__ == '__main__':\n"
+        "    NoNextFlow()\n")
+    env = env_for(tmp_path / ".metaflow")
+    p = subprocess.run([PYTHON, str(flow), "check"], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "step 'start' must end with self.next(...)" in p.stderr

@@ -188,16 +188,18 @@ class FlowSpec:
         if num_parallel:
             raise InvalidNextException("step '%s': num_parallel is not supported" % st.step)
         node = st.graph[st.step]
+        by_attr = st.graph.by_attr
         if condition is not None:
             if len(targets) != 1 or not isinstance(targets[0], dict):
                 raise InvalidNextException("step '%s': a switch is self.next({...}, "
                                            "condition='var')" % st.step)
-            names = {k: _step_name(v) for k, v in targets[0].items()}
+            names = {k: by_attr.get(_step_name(v), _step_name(v))
+                     for k, v in targets[0].items()}
             if names != node.switch_cases:
                 raise InvalidNextException("step '%s': self.next() does not match the graph"
                                            % st.step)
         else:
-            names = [_step_name(t) for t in targets]
+            names = [by_attr.get(_step_name(t), _step_name(t)) for t in targets]
             if names != node.out_funcs or foreach != node.foreach_param:
                 raise InvalidNextException(
                     "step '%s': self.next(%s%s) does not match the graph read from the "

@@ -12,7 +12,12 @@ from . import _lib as L
 
 class StepNode:
     def __init__(self, name, func, lineno):
-        self.name = name
+        # The graph's name: `start` / `end` for a step marked
+        # @step(start=True) / @step(end=True), whatever its method is called;
+        # `attr` is the method's name.
+        self.attr = name
+        self.name = ("start" if getattr(func, "_mf_start", False)
+                     else "end" if getattr(func, "_mf_end", False) else name)
         self.func = func
         self.lineno = lineno
         self.type = "linear"        # linear, split, foreach, split-switch, join, end, start
@@ -35,6 +40,12 @@ class FlowGraph:
         self.sorted_nodes = []
         self.doc = inspect.getdoc(flow_cls) or ""
         self._read(flow_cls)
+        # self.next(self.<method>) names methods; the graph names steps.
+        by_attr = {n.attr: n.name for n in self.nodes.values()}
+        for node in self.nodes.values():
+            node.out_funcs = [by_attr.get(t, t) for t in node.out_funcs]
+            node.switch_cases = {k: by_attr.get(v, v) for k, v in node.switch_cases.items()}
+        self.by_attr = by_attr
         for node in self.nodes.values():
             for t in node.out_funcs:
                 if t in self.nodes:
@@ -65,8 +76,8 @@ class FlowGraph:
         for lineno, name, func in sorted(items, key=lambda x: (x[0], x[1])):
             node = StepNode(name, func, lineno)
             self._parse(node)
-            self.nodes[name] = node
-            self.sorted_nodes.append(name)
+            self.nodes[node.name] = node
+            self.sorted_nodes.append(node.name)
 
     @staticmethod
     def _parse(node):

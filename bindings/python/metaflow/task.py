@@ -110,7 +110,7 @@ def execute(flow_cls, graph, step_name, tags=()):
                 except KeyError:
                     st.foreach_item = None
 
-        func = getattr(flow, step_name)
+        func = getattr(flow, node.attr)
         try:
             if node.is_join:
                 func(st.inputs)
