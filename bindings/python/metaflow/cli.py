@@ -258,7 +258,20 @@ def _start_run(flow, graph, top, opts, params, resume):
                 f.write(run_id)
         if not top.quiet:
             _echo("%s Workflow starting (run-id %s):" % (_ts(), run_id))
-        rc = L.lib.mf_run_wait(run)
+        # Poll rather than wait, so that Ctrl-C reaches Python between polls
+        # (a signal raised inside a ctypes callback would be lost).
+        try:
+            while True:
+                rc = L.lib.mf_run_poll(run, 200)
+                if rc != 1:
+                    break
+        except KeyboardInterrupt:
+            progress.done()
+            _echo("%s Interrupted: stopping the run's tasks." % _ts(), err=True)
+            L.lib.mf_run_cancel(run)
+            return 130
+        if rc == 0:
+            rc = L.lib.mf_run_wait(run)  # the final status and its message
         progress.done()
         if rc != L.MF_OK:
             _echo("%s Workflow failed." % _ts(), err=True)
