@@ -5,7 +5,7 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc g++ clang llvm libclang-rt-14-dev
  libcurl4-openssl-dev libssl-dev liblmdb-dev libmsgpack-dev libzstd-dev
  libcmocka-dev libjansson-dev libexpat1-dev python3 python3-pytest python3-numpy
- abigail-tools"
+ python3-pandas python3-sklearn abigail-tools"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=""

@@ -21,11 +21,12 @@ def client(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("fork_server", [True, False])
 def test_basics_parameters_and_artifacts(tmp_path, client, fork_server):
-    args = ["run", "--label", "L1", "--count", "4", "--flag", "true", "--names", "a,b,c"]
+    args = ["run", "--label", "L1", "--count", "4", "--flag", "true", "--names", "a,b,c",
+            "--max_depth", "5"]
     if not fork_server:
         args.append("--no-fork-server")
     p = run_flow(tmp_path, "basics_flow.py", *args, check=True)
-    assert "summary L1:4:True:1:a+b+c:3.0" in p.stdout
+    assert "summary L1:4:True:1:a+b+c:3.0:5" in p.stdout
     run = client.Flow("BasicsFlow").latest_run
     assert run.successful and run.status == "succeeded"
     end = run["end"].task
@@ -55,6 +56,12 @@ def test_parameter_errors(tmp_path):
     p = run_flow(tmp_path, "basics_flow.py", "run", env={"METAFLOW_RUN_LABEL": "from-env"},
                  check=True)
     assert "summary from-env:3:" in p.stdout
+    # Metaflow's spelling of an option is its name; no abbreviations.
+    p = run_flow(tmp_path, "basics_flow.py", "run", "--label", "x", "--max-depth", "7",
+                 check=True)
+    assert p.stdout.rstrip().endswith(":7") or ":7\n" in p.stdout
+    p = run_flow(tmp_path, "basics_flow.py", "run", "--label", "x", "--max", "7", check=False)
+    assert p.returncode != 0
 
 
 def test_shapes(tmp_path, client):
@@ -62,7 +69,7 @@ def test_shapes(tmp_path, client):
     run = client.Flow("ShapesFlow").latest_run
     meet = run["meet"].task.data
     assert meet.sides == "LR" and meet.order == ["L", "R"]
-    assert meet.shared == "same" and meet.only_left == 1
+    assert meet.shared == "same" and meet.only_left == 1 and meet.shared_seen == "same!"
     end = run["end"].task.data
     assert end.grid == [["p1", "p2", "p3"], ["q1", "q2", "q3"]]
     assert end.path == "big"

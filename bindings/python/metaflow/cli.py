@@ -43,7 +43,7 @@ def _ts():
 # ------------------------------------------------------------------ parsing
 
 def _top_parser(prog):
-    p = argparse.ArgumentParser(prog=prog, add_help=False)
+    p = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--metadata", default="local")
     p.add_argument("--datastore", default=os.environ.get("METAFLOW_DEFAULT_DATASTORE", "local"))
@@ -63,7 +63,7 @@ def _top_parser(prog):
 
 
 def _run_parser(prog, params, resume):
-    p = argparse.ArgumentParser(prog=prog)
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False)
     if resume:
         p.add_argument("step_to_rerun", nargs="?")
         p.add_argument("--origin-run-id", default=None)
@@ -82,8 +82,10 @@ def _run_parser(prog, params, resume):
                    help="start each task as a new Python process")
     if not resume:
         for attr, prm in params:
-            p.add_argument(prm.option_name(), dest="param_" + attr, default=None,
-                           help=prm.help)
+            names = [prm.option_name()]
+            if prm.option_name() != "--" + prm.name.replace("_", "-"):
+                names.append("--" + prm.name.replace("_", "-"))
+            p.add_argument(*names, dest="param_" + attr, default=None, help=prm.help)
     return p
 
 

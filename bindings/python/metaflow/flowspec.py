@@ -106,6 +106,8 @@ class FlowSpec:
             return d[name]
         if st.params is not None and name in st.params:
             value = st.params[name]
+        elif name in getattr(st, "merged_from", {}):
+            value = artifacts.load(st.merged_from[name], name)
         else:
             parent = st.open_parent()
             if parent is None:
@@ -241,10 +243,13 @@ class FlowSpec:
                 "step '%s' cannot merge artifacts %s: the inputs have different values; "
                 "set them in the step or exclude them" % (st.step, sorted(conflicts)),
                 sorted(conflicts))
+        if not hasattr(st, "merged_from"):
+            st.merged_from = {}
         for n, (key, h) in seen.items():
             L.check(L.lib.mf_task_put_ref(st.task, L.enc(n), h), "merging '%s'" % n)
             self.__dict__.pop(n, None)
             st.merged = getattr(st, "merged", set()) | {n}
+            st.merged_from[n] = h  # read back from there, lazily
 
 
 def _step_name(t):
@@ -343,7 +348,7 @@ def persist(flow, st):
     reference in C, never re-serialized."""
     merged = getattr(st, "merged", set())
     for name, value in list(flow.__dict__.items()):
-        if not _persistable(name, value) or name in merged:
+        if not _persistable(name, value) or (name in merged and name not in st.assigned):
             continue
         if name in st.loaded and name not in st.assigned and _unchanged(value):
             continue

@@ -75,7 +75,7 @@ class Parameter:
         raise AttributeError("Parameter '%s' is read-only: a step cannot change it" % self.name)
 
     def option_name(self):
-        return "--" + self.name.replace("_", "-")
+        return "--" + self.name  # as Metaflow: Parameter("out_dir") is --out_dir
 
     def type_name(self):
         t = self.type

@@ -11,6 +11,7 @@ class BasicsFlow(FlowSpec):
     config = Parameter("config", default='{"a": 1}', type=JSONType)
     names = Parameter("names", default="x,y", separator=",")
     label = Parameter("label", required=True, type=str)
+    max_depth = Parameter("max_depth", default=2)
     LIMIT = 10
 
     @step
@@ -41,9 +42,9 @@ class BasicsFlow(FlowSpec):
 
     @step
     def end(self):
-        self.summary = "%s:%d:%s:%s:%s:%s" % (self.label, self.count, self.flag,
-                                               self.config["a"], "+".join(self.names),
-                                               self.total)
+        self.summary = "%s:%d:%s:%s:%s:%s:%d" % (self.label, self.count, self.flag,
+                                                  self.config["a"], "+".join(self.names),
+                                                  self.total, self.max_depth)
         print("summary", self.summary)
 
 

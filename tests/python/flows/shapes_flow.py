@@ -27,6 +27,7 @@ class ShapesFlow(FlowSpec):
         self.sides = inputs.left.side + inputs.right.side
         self.order = [i.side for i in inputs]
         self.merge_artifacts(inputs, exclude=["side"])
+        self.shared_seen = self.shared + "!"  # a merged artifact reads back
         self.next(self.outer)
 
     @step
