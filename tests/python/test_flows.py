@@ -21,8 +21,9 @@ def client(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("fork_server", [True, False])
 def test_basics_parameters_and_artifacts(tmp_path, client, fork_server):
+    (tmp_path / "notes.txt").write_text("line one\nline two\n")
     args = ["run", "--label", "L1", "--count", "4", "--flag", "true", "--names", "a,b,c",
-            "--max_depth", "5"]
+            "--max_depth", "5", "--notes", str(tmp_path / "notes.txt")]
     if not fork_server:
         args.append("--no-fork-server")
     p = run_flow(tmp_path, "basics_flow.py", *args, check=True)
@@ -36,6 +37,7 @@ def test_basics_parameters_and_artifacts(tmp_path, client, fork_server):
     assert end.data.count == 4 and end.data.ratio == 0.5 and end.data.flag is True
     assert end.data.config == {"a": 1}
     assert end.data.names == ["a", "b", "c"]
+    assert end.data.notes == "line one\nline two\n"  # IncludeFile: the file's text
     start = run["start"].task
     assert "read-only" in start.data.param_write
     assert "constant" in start.data.const_write

@@ -1,5 +1,5 @@
 """Parameters, artifacts of many kinds, private names, read-only rules."""
-from metaflow import FlowSpec, JSONType, Parameter, current, step
+from metaflow import FlowSpec, IncludeFile, JSONType, Parameter, current, step
 
 
 class BasicsFlow(FlowSpec):
@@ -12,6 +12,7 @@ class BasicsFlow(FlowSpec):
     names = Parameter("names", default="x,y", separator=",")
     label = Parameter("label", required=True, type=str)
     max_depth = Parameter("max_depth", default=2)
+    notes = IncludeFile("notes", default=None, help="a text file")
     LIMIT = 10
 
     @step
