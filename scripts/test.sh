@@ -8,6 +8,7 @@ sh scripts/install-deps.sh
 
 echo "== build (gcc) and test"
 [ -f build/build.ninja ] || meson setup build
+meson configure build -Dpython=true  # the install test then checks the Python package
 ninja -C build
 # -v prints each suite's own closing lines (cmocka's PASSED/FAILED counts).
 meson test -C build --print-errorlogs -v --num-processes 2

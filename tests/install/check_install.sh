@@ -61,6 +61,40 @@ for f in "$src"/examples/c/*.c "$src"/examples/cpp/*.cpp; do
 done
 [ "$n" -ge 6 ] || { echo "FAIL: only $n examples found"; exit 1; }
 
+# The Python package, when the build installs it (-Dpython=true): it must
+# find the installed library by itself.
+pkgdir=$(find "$tmp/root" -path '*/metaflow/__init__.py' -exec dirname {} \; | head -1)
+py=/usr/bin/python3
+if [ -n "$pkgdir" ] && [ -x "$py" ]; then
+    mkdir "$tmp/py"
+    cat >"$tmp/py/hello.py" <<'PYEOF'
+from metaflow import FlowSpec, step
+
+
+class InstalledFlow(FlowSpec):
+    @step
+    def start(self):
+        self.x = 41
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.x += 1
+
+
+if __name__ == "__main__":
+    InstalledFlow()
+PYEOF
+    (cd "$tmp/py" && env -u LIBMETAFLOW_PATH -u LD_LIBRARY_PATH -u METAFLOW_DATASTORE_SYSROOT_LOCAL \
+        PYTHONPATH="$(dirname "$pkgdir")" "$py" hello.py --quiet run >"$tmp/py.log" 2>&1 &&
+     env -u LIBMETAFLOW_PATH -u LD_LIBRARY_PATH -u METAFLOW_DATASTORE_SYSROOT_LOCAL \
+        PYTHONPATH="$(dirname "$pkgdir")" "$py" -c \
+        "from metaflow import Flow; print('x =', Flow('InstalledFlow').latest_run.data.x)" \
+        >>"$tmp/py.log" 2>&1) || { cat "$tmp/py.log"; echo "FAIL: installed Python package"; exit 1; }
+    grep -q "^x = 42$" "$tmp/py.log" || { cat "$tmp/py.log"; echo "FAIL: Python read-back"; exit 1; }
+    echo "install: the Python package ran a flow with the installed library"
+fi
+
 echo "install: headers, library, metaflow.pc; C and C++ demos built with pkg-config and ran"
 echo "install: $n examples built standalone with pkg-config and ran in empty directories"
 echo "1 passed, 0 failed"
