@@ -1,0 +1,640 @@
+/* Credentials, region and endpoint for S3 from the environment and the AWS
+ * shared files; the order and rules are in config.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "config.h"
+
+/* ---- a small INI reader for the AWS shared files */
+
+typedef struct ini_ent {
+    const char *section; /* normalised: "default", "profile foo", ... */
+    const char *key;     /* lower case; NULL for a section's own marker */
+    const char *sub;     /* lower case nested key ("s3 =\n  sub = v"), or NULL */
+    const char *value;
+} ini_ent;
+
+typedef struct ini {
+    const char *path;
+    char *text;    /* the file, split in place; may hold secrets */
+    size_t len;
+    ini_ent *ents;
+    size_t n, cap;
+} ini;
+
+static void ini_dispose(ini *f)
+{
+    if (f->text) {
+        OPENSSL_cleanse(f->text, f->len + 1);
+        free(f->text);
+    }
+    free(f->ents);
+    memset(f, 0, sizeof *f);
+}
+
+static int ini_add(ini *f, const char *section, const char *key, const char *sub, const char *value)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 32;
+        ini_ent *e = realloc(f->ents, cap * sizeof *e);
+        if (!e)
+            return mf__error_oom();
+        f->ents = e;
+        f->cap = cap;
+    }
+    f->ents[f->n++] = (ini_ent){ section, key, sub, value };
+    return MF_OK;
+}
+
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v'; }
+
+static char *trim(char *s)
+{
+    while (is_ws(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && is_ws(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* Cut an inline comment: '#' or ';' after whitespace. */
+static void cut_comment(char *v)
+{
+    for (char *p = v; *p; p++) {
+        if ((*p == '#' || *p == ';') && p > v && is_ws(p[-1])) {
+            *p = '\0';
+            break;
+        }
+    }
+}
+
+static int ini_err(const ini *f, size_t line, const char *what)
+{
+    return mf__error_set(MF_EINVAL, "AWS shared file '%s' line %zu: %s", f->path, line, what);
+}
+
+/* Split "key = value" (or "key: value") in place; never echoes the text. */
+static int split_kv(const ini *f, size_t line, char *s, char **key, char **value)
+{
+    char *d = strpbrk(s, "=:");
+    if (!d)
+        return ini_err(f, line, "expected 'key = value'");
+    *d = '\0';
+    *key = trim(s);
+    if (!**key)
+        return ini_err(f, line, "empty key");
+    lower(*key);
+    cut_comment(d + 1);
+    *value = trim(d + 1);
+    return MF_OK;
+}
+
+static int ini_parse(ini *f)
+{
+    char *p = f->text, *end = f->text + f->len;
+    const char *section = NULL;
+    const char *parent = NULL; /* key whose value was empty: nested lines follow */
+    bool had_key = false;      /* a key since the section header */
+    size_t line = 0;
+    int rc;
+
+    if (f->len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *eol = nl ? nl : end;
+        line++;
+        if ((size_t)(eol - p) > MF__S3CFG_MAX_LINE)
+            return ini_err(f, line, "line too long");
+        *eol = '\0';
+        if (eol > p && eol[-1] == '\r')
+            eol[-1] = '\0';
+        bool indented = is_ws(*p);
+        char *s = trim(p);
+        p = eol + 1;
+
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (indented && parent) {
+            char *k, *v;
+            if ((rc = split_kv(f, line, s, &k, &v)) != MF_OK)
+                return rc;
+            if ((rc = ini_add(f, section, parent, k, v)) != MF_OK)
+                return rc;
+            continue;
+        }
+        /* configparser continues the previous value on an indented line;
+         * only the "key =" form (nested keys) means anything to AWS. */
+        if (indented && had_key)
+            return ini_err(f, line, "indented line not under a 'key =' line");
+        parent = NULL;
+        if (*s == '[') {
+            char *close = strrchr(s, ']');
+            if (!close)
+                return ini_err(f, line, "section header without ']'");
+            const char *after = close + 1;
+            while (is_ws(*after))
+                after++;
+            if (*after && *after != '#' && *after != ';')
+                return ini_err(f, line, "text after a section header");
+            *close = '\0';
+            char *name = trim(s + 1);
+            if (!*name)
+                return ini_err(f, line, "empty section name");
+            /* "profile   foo" -> "profile foo" (one space after the type word) */
+            char *sp = name;
+            while (*sp && !is_ws(*sp))
+                sp++;
+            if (*sp) {
+                char *rest = sp;
+                while (is_ws(*rest))
+                    rest++;
+                *sp++ = ' ';
+                memmove(sp, rest, strlen(rest) + 1);
+            }
+            section = name;
+            had_key = false;
+            if ((rc = ini_add(f, section, NULL, NULL, NULL)) != MF_OK)
+                return rc;
+            continue;
+        }
+        if (!section)
+            return ini_err(f, line, "key outside any [section]");
+        char *k, *v;
+        if ((rc = split_kv(f, line, s, &k, &v)) != MF_OK)
+            return rc;
+        had_key = true;
+        if (!*v)
+            parent = k;
+        if ((rc = ini_add(f, section, k, NULL, v)) != MF_OK)
+            return rc;
+    }
+    return MF_OK;
+}
+
+/* Load and parse `path`; a missing file leaves `f` empty and succeeds. */
+static int ini_load(ini *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return MF_OK;
+        return mf__error_errno(errno, "cannot open AWS shared file", path);
+    }
+    /* One byte more than the limit tells "too big" from "exactly 1 MiB". */
+    f->text = malloc(MF__S3CFG_MAX_FILE + 2);
+    if (!f->text) {
+        fclose(fp);
+        return mf__error_oom();
+    }
+    f->len = fread(f->text, 1, MF__S3CFG_MAX_FILE + 1, fp);
+    int err = ferror(fp) ? errno : 0;
+    fclose(fp);
+    f->text[f->len] = '\0';
+    if (err)
+        return mf__error_errno(err ? err : EIO, "cannot read AWS shared file", path);
+    if (f->len > MF__S3CFG_MAX_FILE)
+        return mf__error_set(MF_EINVAL, "AWS shared file '%s': larger than %u bytes", path,
+                             MF__S3CFG_MAX_FILE);
+    const char *nul = memchr(f->text, '\0', f->len);
+    if (nul) {
+        size_t line = 1;
+        for (const char *q = f->text; q < nul; q++)
+            line += *q == '\n';
+        return ini_err(f, line, "NUL byte");
+    }
+    return ini_parse(f);
+}
+
+/* The last value of key (and nested sub) in section, or NULL. */
+static const char *ini_get(const ini *f, const char *section, const char *key, const char *sub)
+{
+    for (size_t i = f->n; i-- > 0;) {
+        const ini_ent *e = &f->ents[i];
+        if (e->key && strcmp(e->section, section) == 0 && strcmp(e->key, key) == 0 &&
+            (sub ? e->sub && strcmp(e->sub, sub) == 0 : !e->sub))
+            return e->value;
+    }
+    return NULL;
+}
+
+static bool ini_has(const ini *f, const char *section)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->ents[i].section, section) == 0)
+            return true;
+    return false;
+}
+
+/* ---- resolution */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static int dup_into(char **out, const char *s)
+{
+    if (!s)
+        return MF_OK;
+    *out = strdup(s);
+    return *out ? MF_OK : mf__error_oom();
+}
+
+/* AWS_SHARED_CREDENTIALS_FILE-style path with "~/" expanded, else ~/.aws/<name>;
+ * NULL in *out when there is no home to default to. */
+static int file_path(mf_buf *out, const char *var, const char *name)
+{
+    const char *v = env(var), *home = env("HOME");
+    if (v && (v[0] != '~' || (v[1] != '/' && v[1] != '\0')))
+        return mf__buf_set(out, v, strlen(v));
+    if (!home)
+        return MF_OK;
+    if (v)
+        return mf__buf_printf(out, "%s%s", home, v + 1);
+    return mf__buf_printf(out, "%s/.aws/%s", home, name);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)" as AWS_CREDENTIAL_EXPIRATION is written. */
+static int parse_time(const char *s, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return MF_EINVAL;
+    s += n;
+    if (*s == '.')
+        for (s++; isdigit((unsigned char)*s); s++)
+            ;
+    if (strcmp(s, "Z") != 0 && strcmp(s, "+00:00") != 0 && strcmp(s, "") != 0)
+        return MF_EINVAL;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return MF_EINVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (int64_t)timegm(&tm);
+    return MF_OK;
+}
+
+/* botocore's rule: 1..63 of [A-Za-z0-9-], no leading/trailing '-', not all digits. */
+static bool region_valid(const char *r)
+{
+    size_t n = strlen(r);
+    bool digits = true;
+    if (n == 0 || n > 63 || r[0] == '-' || r[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)r[i]) && r[i] != '-')
+            return false;
+        digits = digits && isdigit((unsigned char)r[i]);
+    }
+    return !digits;
+}
+
+static bool url_valid(const char *u)
+{
+    const char *h = strncasecmp(u, "https://", 8) == 0  ? u + 8
+                    : strncasecmp(u, "http://", 7) == 0 ? u + 7
+                                                        : NULL;
+    if (!h || !*h || *h == '/')
+        return false;
+    for (; *u; u++)
+        if ((unsigned char)*u <= 0x20 || *u == 0x7f)
+            return false;
+    return true;
+}
+
+typedef struct ctx {
+    ini cred, conf;
+    mf_buf cred_path, conf_path;
+    const char *profile;
+    mf_buf conf_section; /* "default" or "profile <name>" */
+} ctx;
+
+/* The profile's value, the credentials file winning as botocore merges them. */
+static const char *prof(const ctx *c, const char *key)
+{
+    const char *v = ini_get(&c->cred, c->profile, key, NULL);
+    if (!v)
+        v = ini_get(&c->conf, c->conf_section.ptr, key, NULL);
+    return v && *v ? v : NULL;
+}
+
+static const char *conf_get(const ctx *c, const char *key, const char *sub)
+{
+    const char *v = ini_get(&c->conf, c->conf_section.ptr, key, sub);
+    if (!v && strcmp(c->profile, "default") == 0)
+        v = ini_get(&c->conf, "profile default", key, sub);
+    return v && *v ? v : NULL;
+}
+
+/* Keys from one file's section; MF_ENOTFOUND when the section has none. */
+static int keys_from(mf__s3cfg *out, const ini *f, const char *section, const char *kind,
+                     const char *profile)
+{
+    const char *id = ini_get(f, section, "aws_access_key_id", NULL);
+    const char *secret = ini_get(f, section, "aws_secret_access_key", NULL);
+    const char *token = ini_get(f, section, "aws_session_token", NULL);
+    if (id && !*id)
+        id = NULL;
+    if (secret && !*secret)
+        secret = NULL;
+    if (!id && !secret)
+        return MF_ENOTFOUND;
+    if (!id || !secret)
+        return mf__error_set(MF_EINVAL, "AWS shared file '%s' profile '%s': %s is set but %s is not",
+                             f->path, profile, id ? "aws_access_key_id" : "aws_secret_access_key",
+                             id ? "aws_secret_access_key" : "aws_access_key_id");
+    int rc;
+    mf_buf src = MF_BUF_INIT;
+    if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
+        (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
+        (rc = dup_into(&out->session_token, token && *token ? token : NULL)) != MF_OK ||
+        (rc = mf__buf_printf(&src, "%s:%s", kind, profile)) != MF_OK) {
+        mf_buf_dispose(&src);
+        return rc;
+    }
+    out->source = mf__buf_detach(&src, NULL);
+    return MF_OK;
+}
+
+static int resolve_credentials(mf__s3cfg *out, const ctx *c)
+{
+    const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
+    int rc;
+    if (id || secret) {
+        if (!id || !secret)
+            return mf__error_set(MF_EINVAL, "%s is set but %s is not",
+                                 id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                                 id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        const char *exp = env("AWS_CREDENTIAL_EXPIRATION");
+        if (exp && parse_time(exp, &out->expiration) != MF_OK)
+            return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 UTC time",
+                                 exp);
+        if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
+            (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
+            (rc = dup_into(&out->session_token, env("AWS_SESSION_TOKEN"))) != MF_OK ||
+            (rc = dup_into(&out->source, "environment")) != MF_OK)
+            return rc;
+        return MF_OK;
+    }
+    if (prof(c, "role_arn") && !prof(c, "web_identity_token_file") &&
+        (prof(c, "source_profile") || prof(c, "credential_source"))) {
+        out->pending = "assume-role";
+        return MF_OK;
+    }
+    if ((env("AWS_WEB_IDENTITY_TOKEN_FILE") && env("AWS_ROLE_ARN")) ||
+        (prof(c, "web_identity_token_file") && prof(c, "role_arn"))) {
+        out->pending = "web-identity";
+        return MF_OK;
+    }
+    if (prof(c, "sso_session") || prof(c, "sso_start_url")) {
+        out->pending = "sso";
+        return MF_OK;
+    }
+    rc = keys_from(out, &c->cred, c->profile, "shared-credentials", c->profile);
+    if (rc != MF_ENOTFOUND)
+        return rc;
+    if (prof(c, "credential_process")) {
+        out->pending = "process";
+        return MF_OK;
+    }
+    rc = keys_from(out, &c->conf, c->conf_section.ptr, "shared-config", c->profile);
+    if (rc == MF_ENOTFOUND && strcmp(c->profile, "default") == 0)
+        rc = keys_from(out, &c->conf, "profile default", "shared-config", c->profile);
+    if (rc != MF_ENOTFOUND)
+        return rc;
+    out->pending = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
+                           env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                       ? "container"
+                       : "imds";
+    return MF_OK;
+}
+
+static int resolve_region(mf__s3cfg *out, const ctx *c)
+{
+    const char *from = "AWS_REGION", *r = env("AWS_REGION");
+    if (!r) {
+        from = "AWS_DEFAULT_REGION";
+        r = env("AWS_DEFAULT_REGION");
+    }
+    if (!r) {
+        from = c->conf.path;
+        r = conf_get(c, "region", NULL);
+    }
+    if (!r) {
+        from = "default";
+        r = "us-east-1";
+    }
+    if (!region_valid(r))
+        return mf__error_set(MF_EINVAL, "region '%s' (from %s) is not a valid region name", r, from);
+    return dup_into(&out->region, r);
+}
+
+static int resolve_endpoint(mf__s3cfg *out, const ctx *c)
+{
+    const char *style = conf_get(c, "s3", "addressing_style");
+    if (!style || strcasecmp(style, "auto") == 0)
+        out->addressing = MF__S3CFG_ADDRESSING_AUTO;
+    else if (strcasecmp(style, "virtual") == 0)
+        out->addressing = MF__S3CFG_ADDRESSING_VIRTUAL;
+    else if (strcasecmp(style, "path") == 0)
+        out->addressing = MF__S3CFG_ADDRESSING_PATH;
+    else
+        return mf__error_set(MF_EINVAL,
+                             "AWS config file '%s' profile '%s': s3 addressing_style '%s' is not "
+                             "auto, virtual or path",
+                             c->conf.path, c->profile, style);
+
+    const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    if (!ignore)
+        ignore = conf_get(c, "ignore_configured_endpoint_urls", NULL);
+    if (ignore && strcasecmp(ignore, "true") == 0)
+        return MF_OK;
+
+    const char *from = "AWS_ENDPOINT_URL_S3", *u = env("AWS_ENDPOINT_URL_S3");
+    if (!u) {
+        from = "AWS_ENDPOINT_URL";
+        u = env("AWS_ENDPOINT_URL");
+    }
+    if (!u) {
+        from = c->conf.path;
+        u = conf_get(c, "s3", "endpoint_url");
+    }
+    const char *services = conf_get(c, "services", NULL);
+    if (!u && services) {
+        mf_buf sec = MF_BUF_INIT;
+        int rc = mf__buf_printf(&sec, "services %s", services);
+        if (rc != MF_OK)
+            return rc;
+        u = ini_get(&c->conf, sec.ptr, "s3", "endpoint_url");
+        mf_buf_dispose(&sec);
+    }
+    if (!u)
+        u = conf_get(c, "endpoint_url", NULL);
+    if (!u || !*u)
+        return MF_OK;
+    if (!url_valid(u))
+        return mf__error_set(MF_EINVAL, "endpoint URL '%s' (from %s) is not an http(s) URL", u,
+                             from ? from : "config");
+    return dup_into(&out->endpoint_url, u);
+}
+
+int mf__s3cfg_load(mf__s3cfg *out)
+{
+    ctx c;
+    int rc;
+
+    mf__s3cfg_dispose(out);
+    memset(&c, 0, sizeof c);
+    c.profile = env("AWS_PROFILE");
+    bool explicit_profile = c.profile != NULL;
+    if (!c.profile)
+        c.profile = "default";
+    if ((rc = file_path(&c.cred_path, "AWS_SHARED_CREDENTIALS_FILE", "credentials")) != MF_OK ||
+        (rc = file_path(&c.conf_path, "AWS_CONFIG_FILE", "config")) != MF_OK)
+        goto done;
+    if (strcmp(c.profile, "default") == 0)
+        rc = mf__buf_puts(&c.conf_section, "default");
+    else
+        rc = mf__buf_printf(&c.conf_section, "profile %s", c.profile);
+    if (rc != MF_OK)
+        goto done;
+    if ((c.cred_path.ptr && (rc = ini_load(&c.cred, c.cred_path.ptr)) != MF_OK) ||
+        (c.conf_path.ptr && (rc = ini_load(&c.conf, c.conf_path.ptr)) != MF_OK))
+        goto done;
+    if (!c.cred.path)
+        c.cred.path = "(no credentials file)";
+    if (!c.conf.path)
+        c.conf.path = "(no config file)";
+
+    /* botocore fails on a profile named explicitly that no file has. */
+    if (explicit_profile && strcmp(c.profile, "default") != 0 && !ini_has(&c.cred, c.profile) &&
+        !ini_has(&c.conf, c.conf_section.ptr)) {
+        rc = mf__error_set(MF_EINVAL, "AWS_PROFILE '%s' is in neither '%s' nor '%s'", c.profile,
+                           c.cred.path, c.conf.path);
+        goto done;
+    }
+    if ((rc = dup_into(&out->profile, c.profile)) != MF_OK ||
+        (rc = resolve_credentials(out, &c)) != MF_OK || (rc = resolve_region(out, &c)) != MF_OK ||
+        (rc = resolve_endpoint(out, &c)) != MF_OK)
+        goto done;
+
+done:
+    ini_dispose(&c.cred);
+    ini_dispose(&c.conf);
+    mf_buf_dispose(&c.cred_path);
+    mf_buf_dispose(&c.conf_path);
+    mf_buf_dispose(&c.conf_section);
+    if (rc != MF_OK)
+        mf__s3cfg_dispose(out);
+    return rc;
+}
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+void mf__s3cfg_dispose(mf__s3cfg *cfg)
+{
+    if (!cfg)
+        return;
+    wipe_free(cfg->access_key_id);
+    wipe_free(cfg->secret_access_key);
+    wipe_free(cfg->session_token);
+    free(cfg->source);
+    free(cfg->profile);
+    free(cfg->region);
+    free(cfg->endpoint_url);
+    *cfg = (mf__s3cfg)MF__S3CFG_INIT;
+}
+
+/* ---- addressing */
+
+static bool is_ipv4(const char *s, size_t n)
+{
+    int dots = 0, digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (!digits)
+                return false;
+            dots++;
+            digits = 0;
+        } else if (isdigit((unsigned char)s[i])) {
+            if (++digits > 3)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return dots == 3 && digits;
+}
+
+bool mf__s3cfg_bucket_dns_compatible(const char *b)
+{
+    size_t n = b ? strlen(b) : 0;
+    if (n < 3 || n > 63 || is_ipv4(b, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = b[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (!alnum && ch != '-' && ch != '.')
+            return false;
+        bool edge = i == 0 || i == n - 1 || b[i - 1] == '.' || b[i + 1] == '.';
+        if (!alnum && edge)
+            return false; /* labels start and end alnum; also rules out ".." */
+    }
+    return true;
+}
+
+/* The endpoint's host: an IP literal or localhost cannot have virtual hosts. */
+static bool endpoint_host_literal(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *at = strpbrk(h, "@/");
+    if (at && *at == '@')
+        h = at + 1;
+    if (*h == '[')
+        return true; /* IPv6 literal */
+    size_t n = strcspn(h, ":/?#");
+    return is_ipv4(h, n) || (n == 9 && strncasecmp(h, "localhost", 9) == 0);
+}
+
+bool mf__s3cfg_use_path_style(const mf__s3cfg *cfg, const char *bucket)
+{
+    if (cfg->addressing == MF__S3CFG_ADDRESSING_PATH)
+        return true;
+    if (cfg->addressing == MF__S3CFG_ADDRESSING_VIRTUAL)
+        return false;
+    if (!mf__s3cfg_bucket_dns_compatible(bucket))
+        return true;
+    bool https = !cfg->endpoint_url || strncasecmp(cfg->endpoint_url, "https://", 8) == 0;
+    if (https && strchr(bucket, '.'))
+        return true;
+    return cfg->endpoint_url && endpoint_host_literal(cfg->endpoint_url);
+}

@@ -1,0 +1,103 @@
+/*
+ * Internal: the S3 backend's credentials, region and endpoint, resolved from
+ * the environment and the AWS shared files the way the AWS SDKs (botocore
+ * first) do, as far as that needs no network. Nothing here is exported.
+ *
+ * Credentials, first match wins (botocore's resolver order):
+ *   1. AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN,
+ *      AWS_CREDENTIAL_EXPIRATION]; only one of the two set is an error;
+ *   2. the profile has role_arn + source_profile/credential_source
+ *      -> pending "assume-role" (needs STS);
+ *   3. AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, or the profile's
+ *      web_identity_token_file + role_arn -> pending "web-identity";
+ *   4. the profile has sso_session/sso_start_url -> pending "sso";
+ *   5. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, default
+ *      ~/.aws/credentials), section [<profile>];
+ *   6. the profile has credential_process -> pending "process";
+ *   7. the shared config file (AWS_CONFIG_FILE, default ~/.aws/config),
+ *      section [profile <name>] or [default];
+ *   8. AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/_FULL_URI -> pending "container";
+ *   9. otherwise pending "imds".
+ * The profile is AWS_PROFILE, else "default". Empty variables count as unset.
+ *
+ * Region: AWS_REGION, AWS_DEFAULT_REGION, the profile's `region` in the
+ * config file, else "us-east-1".
+ * Endpoint: unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true:
+ * AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's nested
+ * "s3 =\n  endpoint_url = ..." (or the same in the [services <name>] section
+ * the profile's `services` names), the profile's `endpoint_url`; else NULL
+ * (AWS itself). Addressing: the profile's nested "s3 =\n  addressing_style".
+ *
+ * Files: at most 1 MiB, lines at most MF__S3CFG_MAX_LINE bytes, no NUL bytes;
+ * a missing file is the same as an empty one. '#' and ';' start a comment at
+ * the start of a line, or after whitespace inside a value (AWS secrets never
+ * contain whitespace). Keys are case-insensitive, section names are not.
+ * A repeated key or section: the last one wins.
+ *
+ * Errors name the variable or the file and line at fault, never a line's
+ * text, so no message contains a key id, secret or session token.
+ *
+ * Threading: mf__s3cfg_load() reads the environment (getenv), so it must not
+ * race with setenv/unsetenv in another thread; otherwise reentrant.
+ */
+#ifndef MF_DATASTORE_S3_CONFIG_H
+#define MF_DATASTORE_S3_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define MF__S3CFG_MAX_FILE (1024u * 1024u)
+#define MF__S3CFG_MAX_LINE 16384u
+
+typedef enum mf__s3cfg_addressing {
+    MF__S3CFG_ADDRESSING_AUTO = 0, /* virtual when the bucket allows, else path */
+    MF__S3CFG_ADDRESSING_VIRTUAL = 1,
+    MF__S3CFG_ADDRESSING_PATH = 2
+} mf__s3cfg_addressing;
+
+typedef struct mf__s3cfg {
+    /* All strings are owned by the struct (mf__s3cfg_dispose); NULL = absent. */
+    char *access_key_id;
+    char *secret_access_key;  /* wiped on dispose */
+    char *session_token;      /* wiped on dispose */
+    int64_t expiration;       /* Unix seconds; 0 = none */
+    /* Where the keys came from: "environment", "shared-credentials:<profile>",
+     * "shared-config:<profile>"; NULL when none were found. */
+    char *source;
+    /* When no keys were found: the network source an SDK would try next,
+     * "assume-role", "web-identity", "sso", "process", "container" or
+     * "imds" (static strings); NULL when keys were found. */
+    const char *pending;
+    char *profile;            /* the profile used, never NULL after a load */
+    char *region;             /* never NULL after a load */
+    char *endpoint_url;       /* NULL: AWS's own endpoint */
+    mf__s3cfg_addressing addressing;
+} mf__s3cfg;
+
+#define MF__S3CFG_INIT { NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, MF__S3CFG_ADDRESSING_AUTO }
+
+/* Resolve everything into `out` (disposed first, so it may be reused).
+ * Returns MF_OK (also when no keys were found: see `pending`), MF_EINVAL for
+ * a half-set key pair, a malformed file, an unknown profile named by
+ * AWS_PROFILE, a bad region, endpoint or expiration; MF_EIO when a file
+ * exists but cannot be read; MF_ENOMEM. On error `out` is left disposed. */
+int mf__s3cfg_load(mf__s3cfg *out);
+
+/* Free every field, wiping the secrets, and reset to MF__S3CFG_INIT.
+ * Accepts NULL. */
+void mf__s3cfg_dispose(mf__s3cfg *cfg);
+
+/* True when a request to `bucket` must use path-style addressing
+ * (https://host/bucket/key): the configured style is "path", or it is "auto"
+ * and the bucket is not DNS-compatible, or has a dot while the endpoint is
+ * https (the wildcard certificate would not match), or the configured
+ * endpoint's host is an IP address or "localhost" (no virtual hosts there). */
+bool mf__s3cfg_use_path_style(const mf__s3cfg *cfg, const char *bucket);
+
+/* True when `bucket` can be a DNS label set: 3..63 bytes of [a-z0-9.-],
+ * labels starting and ending with a letter or digit, not an IPv4 address. */
+bool mf__s3cfg_bucket_dns_compatible(const char *bucket);
+
+#endif /* MF_DATASTORE_S3_CONFIG_H */
