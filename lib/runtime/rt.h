@@ -157,6 +157,10 @@ void mf__rt_stack_clear(rt_stack *s);
 int mf__rt_new_task(mf__rt *rt, size_t step, const rt_frame *frames, size_t nframes,
                     const size_t *inputs, size_t ninputs, size_t *out);
 int mf__rt_succeeded(mf__rt *rt, size_t task);
+/* The ready queue (a ring): push at the back, or at the front for retries;
+ * pop from the front (only when ready_len > 0). */
+int mf__rt_ready_push(mf__rt *rt, size_t task, bool front);
+size_t mf__rt_ready_pop(mf__rt *rt);
 void mf__rt_task_free(rt_task *t);
 /* Stop the run: remember why (first failure wins), cancel what runs. */
 void mf__rt_fail(mf__rt *rt, const char *why);

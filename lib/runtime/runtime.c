@@ -235,6 +235,18 @@ static int persist_logs(mf__rt *rt, rt_task *t)
     return MF_OK;
 }
 
+/* Read back the committed manifest of a task's current attempt. */
+static int open_attempt(mf__rt *rt, const rt_task *t, mf_task **out)
+{
+    mf_buf ps = MF_BUF_INIT;
+    int rc = mf__buf_printf(&ps, "%s/%s/%s/%s/%u", rt->run->rec.flow, rt->run->rec.run_id,
+                            mf__rt_step_name(rt, t->step), t->task_id, t->attempt);
+    if (!rc)
+        rc = mf_task_open(out, rt->engine, ps.ptr);
+    mf_buf_dispose(&ps);
+    return rc;
+}
+
 /* An attempt ended (executor event): read its manifest, or write one. */
 static int attempt_ended(mf__rt *rt, size_t ti, const mf_exec_event *ev)
 {
@@ -252,21 +264,14 @@ static int attempt_ended(mf__rt *rt, size_t ti, const mf_exec_event *ev)
     /* An in-process attempt hands its committed task over; any other is
      * read back from its manifest. */
     mf_task *res = mf__executor_local_take(rt->ex);
-    if (!res) {
-        mf_buf ps = MF_BUF_INIT;
-        rc = mf__buf_printf(&ps, "%s/%s/%s/%s/%u", rt->run->rec.flow, rt->run->rec.run_id,
-                            mf__rt_step_name(rt, t->step), t->task_id, t->attempt);
-        if (!rc)
-            rc = mf_task_open(&res, rt->engine, ps.ptr);
-        mf_buf_dispose(&ps);
-    }
+    if (!res)
+        rc = open_attempt(rt, t, &res);
     if (rc == MF_ENOTFOUND) {
         /* No manifest: a plain command that exited 0 succeeded (its
          * artifacts are its input's); anything else failed. Either way
          * the attempt gets a manifest, so readers see how it ended. */
         mf_error_clear();
-        bool ok = ev->exit_code == 0 && !ev->signal && !ev->timed_out &&
-                  !(ev->message && !ev->timed_out && ev->exit_code < 0);
+        bool ok = ev->exit_code == 0 && !ev->signal && !ev->timed_out;
         rc = mf__rt_runtime_task(rt, t, t->attempt, &res);
         if (!rc && !ok) {
             res->x.has_exit = true;
@@ -282,12 +287,7 @@ static int attempt_ended(mf__rt *rt, size_t ti, const mf_exec_event *ev)
         if (rc == MF_EEXISTS) { /* the task committed after all: read it */
             mf_task_free(res);
             res = NULL;
-            mf_buf p2 = MF_BUF_INIT;
-            rc = mf__buf_printf(&p2, "%s/%s/%s/%s/%u", rt->run->rec.flow, rt->run->rec.run_id,
-                                mf__rt_step_name(rt, t->step), t->task_id, t->attempt);
-            if (!rc)
-                rc = mf_task_open(&res, rt->engine, p2.ptr);
-            mf_buf_dispose(&p2);
+            rc = open_attempt(rt, t, &res);
         }
     }
     if (rc) {
@@ -509,30 +509,14 @@ static int launch_ready(mf__rt *rt)
                     t->state = T_FAILED;
                     continue;
                 }
-                t->state = T_READY;
-                /* retries go to the front: they are the oldest work */
-                if (rt->ready_len == rt->ready_cap) {
-                    size_t nc = rt->ready_cap ? rt->ready_cap * 2 : 64;
-                    size_t *nr = malloc(nc * sizeof *nr);
-                    if (!nr)
-                        return mf__error_oom();
-                    for (size_t k = 0; k < rt->ready_len; k++)
-                        nr[k] = rt->ready[(rt->ready_head + k) % rt->ready_cap];
-                    free(rt->ready);
-                    rt->ready = nr;
-                    rt->ready_cap = nc;
-                    rt->ready_head = 0;
-                }
-                rt->ready_head = (rt->ready_head + rt->ready_cap - 1) % rt->ready_cap;
-                rt->ready[rt->ready_head] = i;
-                rt->ready_len++;
+                int rc = mf__rt_ready_push(rt, i, true);
+                if (rc)
+                    return rc;
             }
         }
     }
     while (rt->ready_len && !rt->failing && rt->running < rt->max_workers) {
-        size_t ti = rt->ready[rt->ready_head];
-        rt->ready_head = (rt->ready_head + 1) % rt->ready_cap;
-        rt->ready_len--;
+        size_t ti = mf__rt_ready_pop(rt);
         rt_task *t = rt->tasks[ti];
         if (rt->origin) {
             bool cloned = false;
@@ -562,11 +546,8 @@ static int launch_ready(mf__rt *rt)
         mf__rt_event(rt, MF_EVENT_TASK_STARTED, t, 0, 0, NULL);
     }
     if (rt->failing) {
-        while (rt->ready_len) {
-            rt->tasks[rt->ready[rt->ready_head]]->state = T_FAILED;
-            rt->ready_head = (rt->ready_head + 1) % rt->ready_cap;
-            rt->ready_len--;
-        }
+        while (rt->ready_len)
+            rt->tasks[mf__rt_ready_pop(rt)]->state = T_FAILED;
     }
     return MF_OK;
 }

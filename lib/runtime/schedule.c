@@ -83,7 +83,9 @@ static int next_task_id(mf__rt *rt, char *out, size_t cap)
     return MF_OK;
 }
 
-static int ready_push(mf__rt *rt, size_t task)
+/* The ready queue: a ring of task indices. New tasks go to the back;
+ * retries to the front, being the oldest work. */
+int mf__rt_ready_push(mf__rt *rt, size_t task, bool front)
 {
     if (rt->ready_len == rt->ready_cap) {
         size_t nc = rt->ready_cap ? rt->ready_cap * 2 : 64;
@@ -97,10 +99,23 @@ static int ready_push(mf__rt *rt, size_t task)
         rt->ready_cap = nc;
         rt->ready_head = 0;
     }
-    rt->ready[(rt->ready_head + rt->ready_len) % rt->ready_cap] = task;
+    if (front) {
+        rt->ready_head = (rt->ready_head + rt->ready_cap - 1) % rt->ready_cap;
+        rt->ready[rt->ready_head] = task;
+    } else {
+        rt->ready[(rt->ready_head + rt->ready_len) % rt->ready_cap] = task;
+    }
     rt->ready_len++;
     rt->tasks[task]->state = T_READY;
     return MF_OK;
+}
+
+size_t mf__rt_ready_pop(mf__rt *rt)
+{
+    size_t ti = rt->ready[rt->ready_head];
+    rt->ready_head = (rt->ready_head + 1) % rt->ready_cap;
+    rt->ready_len--;
+    return ti;
 }
 
 static uint32_t attr_uint(const mf__rt *rt, size_t step, const char *key, uint32_t dflt)
@@ -166,7 +181,7 @@ int mf__rt_new_task(mf__rt *rt, size_t step, const rt_frame *frames, size_t nfra
     }
     rt->tasks[rt->ntasks] = t;
     *out = rt->ntasks++;
-    return ready_push(rt, *out);
+    return mf__rt_ready_push(rt, *out, false);
 fail:
     mf__rt_task_free(t);
     return rc ? rc : MF_ENOMEM;
