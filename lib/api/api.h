@@ -108,6 +108,8 @@ int mf__task_create_raw(mf_task **out, mf_engine *e, const char *flow, const cha
 int mf__task_create_ex(mf_task **out, mf_engine *e, const char *flow, const char *run_id,
                        const char *step, const mf_task_options *opts, uint32_t flags);
 int mf__task_commit_ex(mf_task *t, int32_t status, uint32_t flags);
+/* Forget every artifact put so far (a failed attempt keeps none). */
+void mf__task_drop_artifacts(mf_task *t);
 /* Take the artifacts of `parent` that `t` has not put (by reference). */
 int mf__task_inherit(mf_task *t, const mf_task *parent);
 

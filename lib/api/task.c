@@ -348,6 +348,15 @@ int mf__task_inherit(mf_task *t, const mf_task *parent)
     return MF_OK;
 }
 
+void mf__task_drop_artifacts(mf_task *t)
+{
+    for (size_t i = 0; i < t->man.nartifacts; i++)
+        martifact_clear(&t->man.artifacts[i]);
+    free(t->man.artifacts);
+    t->man.artifacts = NULL;
+    t->man.nartifacts = 0;
+}
+
 MF_EXTERN(int) mf_task_put_ref(mf_task *t, const char *name, const mf_task *source)
 {
     int rc;

@@ -254,17 +254,7 @@ MF_EXTERN(int) mf_task_fail(mf_task *t, const char *text)
     free(t->x.failure);
     t->x.failure = d;
     /* A failed attempt's artifacts are not part of the result. */
-    for (size_t i = 0; i < t->man.nartifacts; i++) {
-        mf__martifact *a = &t->man.artifacts[i];
-        free(a->name);
-        free(a->encoding);
-        for (uint32_t j = 0; j < a->nparts; j++)
-            free(a->parts[j].inline_data);
-        free(a->parts);
-    }
-    free(t->man.artifacts);
-    t->man.artifacts = NULL;
-    t->man.nartifacts = 0;
+    mf__task_drop_artifacts(t);
     return mf__task_commit_ex(t, MF_TASK_FAILED, t->commit_flags);
 }
 
