@@ -165,21 +165,11 @@ class FlowSpec:
     @property
     def index(self):
         st = self._mf
-        if st is None:
-            return None
-        d = L.lib.mf_task_foreach_depth(st.task)
-        return L.lib.mf_task_foreach_index(st.task, d - 1) if d else None
+        return None if st is None else _foreach_index(st.task)
 
     def foreach_stack(self):
         st = self._mf
-        if st is None:
-            return []
-        out = []
-        for i in range(L.lib.mf_task_foreach_depth(st.task)):
-            out.append((L.lib.mf_task_foreach_index(st.task, i),
-                        L.lib.mf_task_foreach_nsplits(st.task, i),
-                        L.dec(L.lib.mf_task_foreach_value(st.task, i))))
-        return out
+        return [] if st is None else _foreach_stack(st.task)
 
     def next(self, *targets, foreach=None, condition=None, num_parallel=None):
         st = self._mf
@@ -252,6 +242,19 @@ class FlowSpec:
             st.merged_from[n] = h  # read back from there, lazily
 
 
+def _foreach_index(task):
+    """Innermost foreach index of a task handle, or None outside a foreach."""
+    d = L.lib.mf_task_foreach_depth(task)
+    return L.lib.mf_task_foreach_index(task, d - 1) if d else None
+
+
+def _foreach_stack(task):
+    """[(index, number of splits, value text), ...], outermost first."""
+    return [(L.lib.mf_task_foreach_index(task, i), L.lib.mf_task_foreach_nsplits(task, i),
+             L.dec(L.lib.mf_task_foreach_value(task, i)))
+            for i in range(L.lib.mf_task_foreach_depth(task))]
+
+
 def _step_name(t):
     if isinstance(t, types.MethodType):
         return t.__func__.__name__
@@ -286,14 +289,10 @@ class _InputView:
 
     @property
     def index(self):
-        d = L.lib.mf_task_foreach_depth(self._mf_handle)
-        return L.lib.mf_task_foreach_index(self._mf_handle, d - 1) if d else None
+        return _foreach_index(self._mf_handle)
 
     def foreach_stack(self):
-        h = self._mf_handle
-        return [(L.lib.mf_task_foreach_index(h, i), L.lib.mf_task_foreach_nsplits(h, i),
-                 L.dec(L.lib.mf_task_foreach_value(h, i)))
-                for i in range(L.lib.mf_task_foreach_depth(h))]
+        return _foreach_stack(self._mf_handle)
 
     def __repr__(self):
         return "<input %s>" % L.dec(L.lib.mf_task_pathspec(self._mf_handle))
