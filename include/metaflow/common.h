@@ -71,7 +71,8 @@ typedef enum mf_error_code {
     MF_ESTATE = -14,    /**< object is in the wrong state for the call */
     MF_ERANGE = -15,    /**< offset or length out of range */
     MF_ENOSPACE = -16,  /**< the index map cannot grow further */
-    MF_EFAILED = -17    /**< a run or task failed (the message says where and why) */
+    MF_EFAILED = -17,   /**< a run or task failed (the message says where and why) */
+    MF_EACCESS = -18    /**< credentials missing, rejected or not allowed (@since 0.1) */
     /* next: -18. Never reuse a value. */
 } mf_error_code;
 

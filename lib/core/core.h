@@ -31,6 +31,8 @@ int mf__error_vset(int code, const char *fmt, va_list ap);
 int mf__error_wrap(const char *fmt, ...) MF__PRINTF(1, 2);
 /* MF_ENOMEM with a fixed message (never allocates). */
 int mf__error_oom(void);
+/* Change the current error's code, keeping its message; returns `code`. */
+int mf__error_recode(int code);
 /* errno-based I/O error: "<what> '<path>': strerror(errno)"; maps ENOENT to
  * MF_ENOTFOUND, EEXIST to MF_EEXISTS, ENOMEM to MF_ENOMEM, else MF_EIO. */
 int mf__error_errno(int err, const char *what, const char *path);

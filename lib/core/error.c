@@ -31,6 +31,7 @@ MF_EXTERN(const char *) mf_strerror(int code)
     case MF_ERANGE: return "out of range";
     case MF_ENOSPACE: return "index full";
     case MF_EFAILED: return "failed";
+    case MF_EACCESS: return "access denied";
     default: return "unknown error code";
     }
 }
@@ -93,6 +94,12 @@ int mf__error_wrap(const char *fmt, ...)
     if (tl_code == MF_OK)
         tl_code = MF_ERROR;
     return tl_code;
+}
+
+int mf__error_recode(int code)
+{
+    tl_code = code;
+    return code;
 }
 
 int mf__error_oom(void)

@@ -32,6 +32,7 @@ static void error_codes_pinned(void **state)
     assert_int_equal(MF_ERANGE, -15);
     assert_int_equal(MF_ENOSPACE, -16);
     assert_int_equal(MF_EFAILED, -17);
+    assert_int_equal(MF_EACCESS, -18);
 }
 
 static void enums_pinned(void **state)
