@@ -272,8 +272,7 @@ static int file_path(mf_buf *out, const char *var, const char *name)
     return mf__buf_printf(out, "%s/.aws/%s", home, name);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)" as AWS_CREDENTIAL_EXPIRATION is written. */
-static int parse_time(const char *s, int64_t *out)
+int mf__s3cfg_parse_time(const char *s, int64_t *out)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -285,14 +284,29 @@ static int parse_time(const char *s, int64_t *out)
     if (*s == '.')
         for (s++; isdigit((unsigned char)*s); s++)
             ;
-    if (strcmp(s, "Z") != 0 && strcmp(s, "+00:00") != 0 && strcmp(s, "") != 0)
+    int64_t offset = 0;
+    if (*s == '+' || *s == '-') {
+        /* "+HH:MM" or "+HHMM", exactly */
+        const char *d = s + 1;
+        if (!isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]))
+            return MF_EINVAL;
+        const char *m = d[2] == ':' ? d + 3 : d + 2;
+        if (!isdigit((unsigned char)m[0]) || !isdigit((unsigned char)m[1]) || m[2] != '\0')
+            return MF_EINVAL;
+        int hh = (d[0] - '0') * 10 + (d[1] - '0'), mm = (m[0] - '0') * 10 + (m[1] - '0');
+        if (hh > 23 || mm > 59)
+            return MF_EINVAL;
+        offset = (int64_t)(hh * 3600 + mm * 60) * (*s == '-' ? -1 : 1);
+    } else if (strcmp(s, "Z") != 0 && strcmp(s, "") != 0) {
         return MF_EINVAL;
+    }
     if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
         tm.tm_min > 59 || tm.tm_sec > 60)
         return MF_EINVAL;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    *out = (int64_t)timegm(&tm);
+    /* local time = UTC + offset */
+    *out = (int64_t)timegm(&tm) - offset;
     return MF_OK;
 }
 
@@ -388,8 +402,8 @@ static int resolve_credentials(mf__s3cfg *out, const ctx *c)
                                  id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                                  id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         const char *exp = env("AWS_CREDENTIAL_EXPIRATION");
-        if (exp && parse_time(exp, &out->expiration) != MF_OK)
-            return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 UTC time",
+        if (exp && mf__s3cfg_parse_time(exp, &out->expiration) != MF_OK)
+            return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 time",
                                  exp);
         if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
             (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
@@ -451,6 +465,47 @@ static int resolve_region(mf__s3cfg *out, const ctx *c)
     return dup_into(&out->region, r);
 }
 
+/* A service's configured endpoint, botocore's "configured endpoint URLs":
+ * AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL, the profile's nested
+ * "<svc> =\n  endpoint_url", the same in the [services] section the profile
+ * names, the profile's endpoint_url. *out stays NULL when none is set or
+ * configured endpoints are ignored. */
+static int configured_endpoint(char **out, const ctx *c, const char *env_var, const char *svc)
+{
+    const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    if (!ignore)
+        ignore = conf_get(c, "ignore_configured_endpoint_urls", NULL);
+    if (ignore && strcasecmp(ignore, "true") == 0)
+        return MF_OK;
+
+    const char *from = env_var, *u = env(env_var);
+    if (!u) {
+        from = "AWS_ENDPOINT_URL";
+        u = env("AWS_ENDPOINT_URL");
+    }
+    if (!u) {
+        from = c->conf.path;
+        u = conf_get(c, svc, "endpoint_url");
+    }
+    const char *services = conf_get(c, "services", NULL);
+    if (!u && services) {
+        mf_buf sec = MF_BUF_INIT;
+        int rc = mf__buf_printf(&sec, "services %s", services);
+        if (rc != MF_OK)
+            return rc;
+        u = ini_get(&c->conf, sec.ptr, svc, "endpoint_url");
+        mf_buf_dispose(&sec);
+    }
+    if (!u)
+        u = conf_get(c, "endpoint_url", NULL);
+    if (!u || !*u)
+        return MF_OK;
+    if (!url_valid(u))
+        return mf__error_set(MF_EINVAL, "endpoint URL '%s' (from %s) is not an http(s) URL", u,
+                             from ? from : "config");
+    return dup_into(out, u);
+}
+
 static int resolve_endpoint(mf__s3cfg *out, const ctx *c)
 {
     const char *style = conf_get(c, "s3", "addressing_style");
@@ -465,39 +520,139 @@ static int resolve_endpoint(mf__s3cfg *out, const ctx *c)
                              "AWS config file '%s' profile '%s': s3 addressing_style '%s' is not "
                              "auto, virtual or path",
                              c->conf.path, c->profile, style);
+    return configured_endpoint(&out->endpoint_url, c, "AWS_ENDPOINT_URL_S3", "s3");
+}
 
-    const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-    if (!ignore)
-        ignore = conf_get(c, "ignore_configured_endpoint_urls", NULL);
-    if (ignore && strcasecmp(ignore, "true") == 0)
+/* A setting from the environment, else from the profile (either file, as
+ * botocore merges them); `from` says which, for messages. */
+static const char *setting(const ctx *c, const char *var, const char *key, const char **from)
+{
+    const char *v = env(var);
+    *from = var;
+    if (!v) {
+        v = prof(c, key);
+        *from = key;
+    }
+    return v;
+}
+
+static int bool_setting(const ctx *c, const char *var, const char *key, bool *out)
+{
+    const char *from, *v = setting(c, var, key, &from);
+    *out = false;
+    if (!v || strcasecmp(v, "false") == 0)
         return MF_OK;
+    if (strcasecmp(v, "true") == 0) {
+        *out = true;
+        return MF_OK;
+    }
+    return mf__error_set(MF_EINVAL, "%s '%s' is neither true nor false", from, v);
+}
 
-    const char *from = "AWS_ENDPOINT_URL_S3", *u = env("AWS_ENDPOINT_URL_S3");
-    if (!u) {
-        from = "AWS_ENDPOINT_URL";
-        u = env("AWS_ENDPOINT_URL");
-    }
-    if (!u) {
-        from = c->conf.path;
-        u = conf_get(c, "s3", "endpoint_url");
-    }
-    const char *services = conf_get(c, "services", NULL);
-    if (!u && services) {
-        mf_buf sec = MF_BUF_INIT;
-        int rc = mf__buf_printf(&sec, "services %s", services);
-        if (rc != MF_OK)
+/* A whole number in [1, max], `def` when unset. */
+static int int_setting(const ctx *c, const char *var, const char *key, int32_t def, int32_t max,
+                       int32_t *out)
+{
+    const char *from, *v = setting(c, var, key, &from);
+    *out = def;
+    if (!v)
+        return MF_OK;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > max)
+        return mf__error_set(MF_EINVAL, "%s '%s' is not a whole number from 1 to %ld", from, v,
+                             (long)max);
+    *out = (int32_t)n;
+    return MF_OK;
+}
+
+static int resolve_web_identity(mf__s3cfg *out, const ctx *c)
+{
+    const char *from;
+    int rc;
+    if ((rc = dup_into(&out->role_arn, setting(c, "AWS_ROLE_ARN", "role_arn", &from))) != MF_OK ||
+        (rc = dup_into(&out->web_identity_token_file,
+                       setting(c, "AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_file",
+                               &from))) != MF_OK ||
+        (rc = dup_into(&out->role_session_name,
+                       setting(c, "AWS_ROLE_SESSION_NAME", "role_session_name", &from))) != MF_OK)
+        return rc;
+    return configured_endpoint(&out->sts_endpoint_url, c, "AWS_ENDPOINT_URL_STS", "sts");
+}
+
+static int resolve_container(mf__s3cfg *out)
+{
+    const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    int rc;
+    if (rel) {
+        /* botocore pastes it after the address whatever it is; a relative
+         * URI that does not start with '/' would change the host. */
+        if (rel[0] != '/')
+            return mf__error_set(MF_EINVAL,
+                                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI '%s' does not start "
+                                 "with '/'",
+                                 rel);
+        mf_buf u = MF_BUF_INIT;
+        if ((rc = mf__buf_printf(&u, "http://169.254.170.2%s", rel)) != MF_OK)
             return rc;
-        u = ini_get(&c->conf, sec.ptr, "s3", "endpoint_url");
-        mf_buf_dispose(&sec);
+        out->container_url = mf__buf_detach(&u, NULL);
+    } else if ((rc = dup_into(&out->container_url, env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))) !=
+               MF_OK) {
+        return rc;
     }
+    if ((rc = dup_into(&out->container_token_file,
+                       env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))) != MF_OK)
+        return rc;
+    if (!out->container_token_file)
+        rc = dup_into(&out->container_token, env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+    return rc;
+}
+
+static int resolve_imds(mf__s3cfg *out, const ctx *c)
+{
+    const char *from, *v = env("AWS_EC2_METADATA_DISABLED");
+    int rc;
+    /* botocore: the variable only, and anything but "true" is false */
+    out->imds_disabled = v && strcasecmp(v, "true") == 0;
+    if ((rc = bool_setting(c, "AWS_EC2_METADATA_V1_DISABLED", "ec2_metadata_v1_disabled",
+                           &out->imds_v1_disabled)) != MF_OK ||
+        (rc = int_setting(c, "AWS_METADATA_SERVICE_TIMEOUT", "metadata_service_timeout", 1, 3600,
+                          &out->imds_timeout_s)) != MF_OK ||
+        (rc = int_setting(c, "AWS_METADATA_SERVICE_NUM_ATTEMPTS", "metadata_service_num_attempts",
+                          1, 100, &out->imds_attempts)) != MF_OK)
+        return rc;
+    const char *mode = setting(c, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                               "ec2_metadata_service_endpoint_mode", &from);
+    if (mode && strcasecmp(mode, "ipv4") != 0 && strcasecmp(mode, "ipv6") != 0)
+        return mf__error_set(MF_EINVAL, "%s '%s' is neither IPv4 nor IPv6", from, mode);
+    /* A custom endpoint wins over the mode, as in botocore. */
+    const char *u = setting(c, "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                            "ec2_metadata_service_endpoint", &from);
+    if (u && !url_valid(u))
+        return mf__error_set(MF_EINVAL, "%s '%s' is not an http(s) URL", from, u);
     if (!u)
-        u = conf_get(c, "endpoint_url", NULL);
-    if (!u || !*u)
-        return MF_OK;
-    if (!url_valid(u))
-        return mf__error_set(MF_EINVAL, "endpoint URL '%s' (from %s) is not an http(s) URL", u,
-                             from ? from : "config");
-    return dup_into(&out->endpoint_url, u);
+        u = mode && strcasecmp(mode, "ipv6") == 0 ? "http://[fd00:ec2::254]"
+                                                   : "http://169.254.169.254";
+    return dup_into(&out->imds_endpoint, u);
+}
+
+/* Capture what the pending network source reads (config.h). */
+static int resolve_network(mf__s3cfg *out, const ctx *c)
+{
+    const char *from;
+    int rc = dup_into(&out->ca_bundle, setting(c, "AWS_CA_BUNDLE", "ca_bundle", &from));
+    if (rc != MF_OK || !out->pending)
+        return rc;
+    if (strcmp(out->pending, "web-identity") == 0)
+        return resolve_web_identity(out, c);
+    if (strcmp(out->pending, "process") == 0)
+        return dup_into(&out->credential_process, prof(c, "credential_process"));
+    if (strcmp(out->pending, "container") == 0)
+        return resolve_container(out);
+    if (strcmp(out->pending, "imds") == 0)
+        return resolve_imds(out, c);
+    return MF_OK;
 }
 
 int mf__s3cfg_load(mf__s3cfg *out)
@@ -537,7 +692,7 @@ int mf__s3cfg_load(mf__s3cfg *out)
     }
     if ((rc = dup_into(&out->profile, c.profile)) != MF_OK ||
         (rc = resolve_credentials(out, &c)) != MF_OK || (rc = resolve_region(out, &c)) != MF_OK ||
-        (rc = resolve_endpoint(out, &c)) != MF_OK)
+        (rc = resolve_endpoint(out, &c)) != MF_OK || (rc = resolve_network(out, &c)) != MF_OK)
         goto done;
 
 done:
@@ -570,6 +725,16 @@ void mf__s3cfg_dispose(mf__s3cfg *cfg)
     free(cfg->profile);
     free(cfg->region);
     free(cfg->endpoint_url);
+    free(cfg->ca_bundle);
+    free(cfg->role_arn);
+    free(cfg->web_identity_token_file);
+    free(cfg->role_session_name);
+    free(cfg->sts_endpoint_url);
+    free(cfg->credential_process);
+    free(cfg->container_url);
+    free(cfg->container_token_file);
+    wipe_free(cfg->container_token);
+    free(cfg->imds_endpoint);
     *cfg = (mf__s3cfg)MF__S3CFG_INIT;
 }
 

@@ -34,6 +34,27 @@
  * contain whitespace). Keys are case-insensitive, section names are not.
  * A repeated key or section: the last one wins.
  *
+ * For the network sources (creds.h) the load also captures, when `pending`
+ * names one, everything that source reads, so that fetching it - or
+ * fetching it again to refresh - reads no environment and no config file:
+ *   web-identity  AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and
+ *                 AWS_ROLE_SESSION_NAME, each else the profile's
+ *                 web_identity_token_file, role_arn, role_session_name;
+ *                 the STS endpoint as the S3 one above with STS's names
+ *                 (AWS_ENDPOINT_URL_STS, "sts =\n  endpoint_url = ...");
+ *   process       the profile's credential_process;
+ *   container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
+ *                 http://169.254.170.2), else _FULL_URI;
+ *                 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, else
+ *                 AWS_CONTAINER_AUTHORIZATION_TOKEN;
+ *   imds          AWS_EC2_METADATA_DISABLED, AWS_EC2_METADATA_V1_DISABLED,
+ *                 AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE),
+ *                 AWS_METADATA_SERVICE_TIMEOUT, _NUM_ATTEMPTS, each else
+ *                 the profile's ec2_metadata_v1_disabled,
+ *                 ec2_metadata_service_endpoint(_mode),
+ *                 metadata_service_timeout, metadata_service_num_attempts.
+ * Always: AWS_CA_BUNDLE, else the profile's ca_bundle.
+ *
  * Errors name the variable or the file and line at fault, never a line's
  * text, so no message contains a key id, secret or session token.
  *
@@ -74,8 +95,26 @@ typedef struct mf__s3cfg {
     char *region;             /* never NULL after a load */
     char *endpoint_url;       /* NULL: AWS's own endpoint */
     mf__s3cfg_addressing addressing;
+    char *ca_bundle;          /* CA file for TLS; NULL: the system's */
+
+    /* What the pending network source needs (see above); NULL/0 unless
+     * `pending` names that source. Kept after a fetch, for refreshes. */
+    char *role_arn;                /* web-identity */
+    char *web_identity_token_file; /* web-identity; re-read at each fetch */
+    char *role_session_name;       /* web-identity; NULL: generated */
+    char *sts_endpoint_url;        /* web-identity; NULL: https://sts.<region>.amazonaws.com */
+    char *credential_process;      /* process: the command, for /bin/sh -c */
+    char *container_url;           /* container: the full URL, never NULL for it */
+    char *container_token_file;    /* container: Authorization from this file */
+    char *container_token;         /* container: else this (wiped on dispose) */
+    char *imds_endpoint;           /* imds: base URL, never NULL for it */
+    bool imds_disabled;            /* imds: AWS_EC2_METADATA_DISABLED=true */
+    bool imds_v1_disabled;         /* imds: no fallback to IMDSv1 */
+    int32_t imds_timeout_s;        /* imds: per request, >= 1 (default 1) */
+    int32_t imds_attempts;         /* imds: per request, >= 1 (default 1) */
 } mf__s3cfg;
 
+/* The fields after `addressing` start zero (NULL, false, 0). */
 #define MF__S3CFG_INIT { NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, MF__S3CFG_ADDRESSING_AUTO }
 
 /* Resolve everything into `out` (disposed first, so it may be reused).
@@ -95,6 +134,12 @@ void mf__s3cfg_dispose(mf__s3cfg *cfg);
  * https (the wildcard certificate would not match), or the configured
  * endpoint's host is an IP address or "localhost" (no virtual hosts there). */
 bool mf__s3cfg_use_path_style(const mf__s3cfg *cfg, const char *bucket);
+
+/* ISO 8601 as AWS writes times, "YYYY-MM-DDTHH:MM:SS" with an optional
+ * fraction (dropped) and "Z", "+HH:MM", "+HHMM" (or '-') or nothing for
+ * UTC, to Unix seconds. MF_OK or MF_EINVAL (no error message is set:
+ * callers name the value's origin). */
+int mf__s3cfg_parse_time(const char *s, int64_t *out);
 
 /* True when `bucket` can be a DNS label set: 3..63 bytes of [a-z0-9.-],
  * labels starting and ending with a letter or digit, not an IPv4 address. */

@@ -1,0 +1,1368 @@
+/* The AWS credential sources that need the network (see creds.h). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <expat.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "creds.h"
+
+extern char **environ;
+
+#define BODY_MAX MF__S3CREDS_BODY_MAX
+/* botocore's STS client waits 60 s to connect and 60 s per read; one
+ * credential fetch should not hold a datastore open for minutes. */
+#define STS_CONNECT_MS 10000L
+#define STS_TIMEOUT_MS 30000L
+#define STS_ATTEMPTS 3
+/* botocore's ContainerMetadataFetcher */
+#define CONTAINER_TIMEOUT_MS 2000L
+#define CONTAINER_ATTEMPTS 3
+#define CONTAINER_SLEEP_MS 1000L
+#define IMDS_TOKEN_TTL "21600"
+/* The text kept of an STS XML element: session tokens run to a few KiB. */
+#define XML_FIELD_MAX (16u * 1024u)
+#define XML_DEPTH_MAX 16
+/* The most of a server's or a process's own words a message quotes. */
+#define QUOTE_MAX 300
+#define USER_AGENT "libmetaflow/" MF_VERSION_STRING
+
+/* ---- secrets and messages */
+
+static void buf_wipe(mf_buf *b)
+{
+    if (b->ptr && b->reserved)
+        OPENSSL_cleanse(b->ptr, b->reserved);
+    mf_buf_dispose(b);
+}
+
+static void str_wipe(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+typedef struct creds {
+    char *id, *secret, *token;
+    int64_t expiration;
+} creds;
+
+static void creds_wipe(creds *c)
+{
+    str_wipe(c->id);
+    str_wipe(c->secret);
+    str_wipe(c->token);
+    memset(c, 0, sizeof *c);
+}
+
+/* s[0..n) for a message: at most QUOTE_MAX bytes, control characters as
+ * spaces, surrounding whitespace dropped, "..." when cut. */
+static void quote(char *dst, size_t cap, const char *s, size_t n)
+{
+    while (n && isspace((unsigned char)*s))
+        s++, n--;
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    size_t max = cap - 4 < QUOTE_MAX ? cap - 4 : QUOTE_MAX, i;
+    for (i = 0; i < n && i < max; i++)
+        dst[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+    if (i < n)
+        memcpy(dst + i, "...", 3), i += 3;
+    dst[i] = '\0';
+}
+
+/* `url` for a message: without user info ("user:pass@"), query or fragment. */
+static void url_shown(char *dst, size_t cap, const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t scheme = p ? (size_t)(p + 3 - url) : 0;
+    const char *h = url + scheme, *auth_end = h + strcspn(h, "/?#");
+    for (const char *q = h; q < auth_end; q++)
+        if (*q == '@')
+            h = q + 1;
+    size_t rest = strcspn(h, "?#");
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%.*s%.*s", (int)scheme, url, (int)rest, h);
+    quote(dst, cap, tmp, strlen(tmp));
+}
+
+static const char *errno_text(int err, char *buf, size_t cap)
+{
+    /* the GNU strerror_r (_GNU_SOURCE), thread-safe unlike strerror */
+    return strerror_r(err, buf, cap);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Bytes 0x21..0x7e only: these go into HTTP headers as they are. */
+static bool printable(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Fill `out` from the strings of a response; `why` says what is wrong
+ * (never quoting a key, secret or token) when MF_EINVAL. */
+static int creds_set(creds *out, const char *what, const char *id, const char *secret,
+                     const char *token, const char *token_name, const char *exp, bool need_exp,
+                     char *why, size_t cap)
+{
+    const char *missing = !id                    ? "AccessKeyId"
+                          : !secret              ? "SecretAccessKey"
+                          : token_name && !token ? token_name
+                          : need_exp && !exp     ? "Expiration"
+                                                 : NULL;
+    if (missing) {
+        snprintf(why, cap, "the %s has no %s", what, missing);
+        return MF_EINVAL;
+    }
+    const char *bad = !printable(id)               ? "AccessKeyId"
+                      : !printable(secret)         ? "SecretAccessKey"
+                      : token && !printable(token) ? (token_name ? token_name : "SessionToken")
+                                                   : NULL;
+    if (bad) {
+        snprintf(why, cap, "the %s's %s is empty or not printable ASCII", what, bad);
+        return MF_EINVAL;
+    }
+    int64_t t = 0;
+    if (exp && mf__s3cfg_parse_time(exp, &t) != MF_OK) {
+        char q[QUOTE_MAX + 4];
+        quote(q, sizeof q, exp, strlen(exp));
+        snprintf(why, cap, "the %s's Expiration '%s' is not an ISO 8601 time", what, q);
+        return MF_EINVAL;
+    }
+    out->id = strdup(id);
+    out->secret = strdup(secret);
+    out->token = token ? strdup(token) : NULL;
+    out->expiration = t;
+    if (!out->id || !out->secret || (token && !out->token)) {
+        creds_wipe(out);
+        return mf__error_oom();
+    }
+    return MF_OK;
+}
+
+/* Read a small file that holds a secret into `out` (sized once, so never
+ * reallocated: nothing of it is left behind unwiped), trimmed. `what`
+ * names it in messages: "web-identity: token file". */
+static int read_secret_file(mf_buf *out, const char *path, const char *what)
+{
+    char eb[128];
+    int rc = mf__buf_grow(out, BODY_MAX + 1);
+    if (rc != MF_OK)
+        return rc;
+    out->size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        return mf__error_set(MF_EIO, "%s '%s' cannot be read: %s", what, path,
+                             errno_text(err, eb, sizeof eb));
+    }
+    for (;;) {
+        ssize_t n = read(fd, out->ptr + out->size, BODY_MAX + 1 - out->size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            return mf__error_set(MF_EIO, "%s '%s' cannot be read: %s", what, path,
+                                 errno_text(err, eb, sizeof eb));
+        }
+        out->size += (size_t)n;
+        if (n == 0 || out->size > BODY_MAX)
+            break;
+    }
+    close(fd);
+    if (out->size > BODY_MAX)
+        return mf__error_set(MF_EINVAL, "%s '%s' is larger than %u bytes", what, path, BODY_MAX);
+    if (memchr(out->ptr, '\0', out->size))
+        return mf__error_set(MF_EINVAL, "%s '%s' holds a NUL byte", what, path);
+    size_t start = 0, end = out->size;
+    while (start < end && isspace((unsigned char)out->ptr[start]))
+        start++;
+    while (end > start && isspace((unsigned char)out->ptr[end - 1]))
+        end--;
+    memmove(out->ptr, out->ptr + start, end - start);
+    OPENSSL_cleanse(out->ptr + (end - start), out->size - (end - start));
+    out->size = end - start;
+    out->ptr[out->size] = '\0';
+    if (!out->size)
+        return mf__error_set(MF_EINVAL, "%s '%s' is empty", what, path);
+    return MF_OK;
+}
+
+/* ---- HTTP (libcurl's easy interface: one request per handle) */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int curl_ready(void)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return mf__error_set(MF_EIO, "cannot initialise libcurl: %s",
+                             curl_easy_strerror(curl_init_rc));
+    return MF_OK;
+}
+
+typedef struct http {
+    /* the request */
+    const char *method; /* "GET", "PUT" or "POST" */
+    const char *url;
+    struct curl_slist *headers; /* wiped and freed by http_dispose */
+    const char *body;           /* PUT and POST; NULL: empty */
+    size_t body_len;
+    long connect_ms, timeout_ms;
+    const char *ca_bundle;
+    bool no_proxy; /* ignore the proxy variables */
+    /* the outcome of the last http_run */
+    long status;    /* 0: no response; see `why` */
+    bool connected; /* the connection was made before the failure */
+    bool transient; /* a failure worth another attempt (connection, timeout) */
+    mf_buf resp;    /* the body; wiped by http_dispose */
+    bool too_big;
+    char why[CURL_ERROR_SIZE + 64];
+} http;
+
+static void http_dispose(http *h)
+{
+    for (struct curl_slist *l = h->headers; l; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
+    buf_wipe(&h->resp);
+}
+
+/* Add "name: value" (value may be a secret: the line is wiped; curl's copy
+ * is wiped by http_dispose). "name:" alone removes a header curl adds. */
+static int http_header(http *h, const char *name, const char *value)
+{
+    mf_buf line = MF_BUF_INIT;
+    int rc =
+        value ? mf__buf_printf(&line, "%s: %s", name, value) : mf__buf_printf(&line, "%s:", name);
+    if (rc == MF_OK) {
+        struct curl_slist *l = curl_slist_append(h->headers, line.ptr);
+        if (l)
+            h->headers = l;
+        else
+            rc = mf__error_oom();
+    }
+    buf_wipe(&line);
+    return rc;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    http *h = ud;
+    size_t len = size * n;
+    if (len > BODY_MAX - h->resp.size) {
+        h->too_big = true;
+        return 0; /* CURLE_WRITE_ERROR */
+    }
+    memcpy(h->resp.ptr + h->resp.size, p, len);
+    h->resp.size += len;
+    h->resp.ptr[h->resp.size] = '\0';
+    return len;
+}
+
+/* One request. MF_OK when a response came (any status); MF_EIO when none
+ * did, `why` saying why (no error state is set: the caller names the
+ * source); MF_ENOMEM. */
+static int http_run(http *h)
+{
+    h->status = 0;
+    h->connected = h->too_big = h->transient = false;
+    h->why[0] = '\0';
+    /* Sized once so that a response is never reallocated (left unwiped). */
+    int rc = mf__buf_grow(&h->resp, BODY_MAX);
+    if (rc != MF_OK)
+        return rc;
+    h->resp.size = 0;
+    h->resp.ptr[0] = '\0';
+
+    CURL *e = curl_easy_init();
+    if (!e)
+        return mf__error_oom();
+    char err[CURL_ERROR_SIZE];
+    err[0] = '\0';
+    CURLcode cc;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if ((cc = curl_easy_setopt(e, opt, val)) != CURLE_OK)                                      \
+            goto done;                                                                             \
+    } while (0)
+    SET(CURLOPT_ERRORBUFFER, err);
+    SET(CURLOPT_URL, h->url);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->ca_bundle)
+        SET(CURLOPT_CAINFO, h->ca_bundle);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, h->connect_ms);
+    SET(CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    SET(CURLOPT_USERAGENT, USER_AGENT);
+    if (h->no_proxy)
+        SET(CURLOPT_NOPROXY, "*");
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, h);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)BODY_MAX);
+    if (strcmp(h->method, "GET") != 0) {
+        /* POSTFIELDS is not copied: the body (a secret) stays ours to wipe. */
+        SET(CURLOPT_POSTFIELDS, h->body ? h->body : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body_len);
+        if (strcmp(h->method, "POST") != 0)
+            SET(CURLOPT_CUSTOMREQUEST, h->method);
+    }
+    SET(CURLOPT_HTTPHEADER, h->headers);
+#undef SET
+    cc = curl_easy_perform(e);
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &h->status);
+    } else {
+        curl_off_t connect_us = 0;
+        curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
+        h->connected = connect_us > 0;
+    }
+done:
+    curl_easy_cleanup(e);
+    if (cc == CURLE_OK)
+        return MF_OK;
+    if (cc == CURLE_OUT_OF_MEMORY)
+        return mf__error_oom();
+    h->transient = cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_CONNECT ||
+                   cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_SEND_ERROR ||
+                   cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING || cc == CURLE_PARTIAL_FILE;
+    if (h->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+        snprintf(h->why, sizeof h->why, "the response is larger than %u bytes", BODY_MAX);
+    else
+        snprintf(h->why, sizeof h->why, "%s", err[0] ? err : curl_easy_strerror(cc));
+    h->why[strcspn(h->why, "\r\n")] = '\0';
+    return MF_EIO;
+}
+
+/* ---- JSON (jansson) */
+
+/* Wipe every string in `j` (jansson's own copies of keys and secrets). */
+static void json_wipe(json_t *j)
+{
+    if (json_is_string(j)) {
+        OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+    } else if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach (j, k, v)
+            json_wipe(v);
+        (void)k;
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach (j, i, v)
+            json_wipe(v);
+    }
+}
+
+static void json_free(json_t *j)
+{
+    if (j) {
+        json_wipe(j);
+        json_decref(j);
+    }
+}
+
+/* A JSON object from `body`, or MF_EINVAL with `why`. jansson's own error
+ * text is not used: it quotes the input near the fault, which could be a
+ * secret. */
+static int json_object_from(json_t **out, const char *what, const mf_buf *body, char *why,
+                            size_t cap)
+{
+    json_error_t je;
+    *out = NULL;
+    json_t *j = json_loadb(body->ptr ? body->ptr : "", body->size, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        snprintf(why, cap, "the %s is not valid JSON (line %d, column %d)", what, je.line,
+                 je.column);
+        return MF_EINVAL;
+    }
+    if (!json_is_object(j)) {
+        json_free(j);
+        snprintf(why, cap, "the %s is not a JSON object", what);
+        return MF_EINVAL;
+    }
+    *out = j;
+    return MF_OK;
+}
+
+/* A string member, NULL when absent or not a string. */
+static const char *json_str(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int creds_from_json(creds *out, const char *what, json_t *o, const char *token_name,
+                           bool need_exp, char *why, size_t cap)
+{
+    return creds_set(out, what, json_str(o, "AccessKeyId"), json_str(o, "SecretAccessKey"),
+                     json_str(o, token_name ? token_name : "SessionToken"), token_name,
+                     json_str(o, "Expiration"), need_exp, why, cap);
+}
+
+/* ---- STS's XML (expat), AssumeRoleWithWebIdentityResponse or ErrorResponse */
+
+enum sts_field { F_ID, F_SECRET, F_TOKEN, F_EXPIRATION, F_CODE, F_MESSAGE, F_COUNT };
+
+enum sts_kind { K_OTHER, K_RESPONSE, K_ERROR_RESPONSE, K_RESULT, K_CREDENTIALS, K_ERROR, K_LEAF };
+
+typedef struct sts_doc {
+    XML_Parser xp;
+    unsigned depth;
+    uint8_t kind[XML_DEPTH_MAX + 1]; /* kind[d]: the open element at depth d (1 = root) */
+    int field;                       /* the leaf whose text is read, or -1 */
+    mf_buf text[F_COUNT];            /* wiped */
+    bool seen[F_COUNT];
+    bool is_error; /* the root is <ErrorResponse> or <Error> */
+    char fault[QUOTE_MAX + 128];
+} sts_doc;
+
+static void sts_fail(sts_doc *d, const char *fmt, ...) MF__PRINTF(2, 3);
+static void sts_fail(sts_doc *d, const char *fmt, ...)
+{
+    if (d->fault[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->fault, sizeof d->fault, fmt, ap);
+    va_end(ap);
+    XML_StopParser(d->xp, XML_FALSE);
+}
+
+static const char *local_name(const XML_Char *name)
+{
+    const char *sp = strrchr(name, ' '); /* "namespace-uri local" */
+    return sp ? sp + 1 : name;
+}
+
+static void XMLCALL sts_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+    sts_doc *d = ud;
+    const char *n = local_name(name);
+    (void)atts;
+    if (d->fault[0])
+        return;
+    if (d->depth == XML_DEPTH_MAX) {
+        sts_fail(d, "elements nest more than %d deep", XML_DEPTH_MAX);
+        return;
+    }
+    enum sts_kind parent = d->depth ? (enum sts_kind)d->kind[d->depth] : K_OTHER, k = K_OTHER;
+    int field = -1;
+    if (d->depth == 0) {
+        if (strcmp(n, "AssumeRoleWithWebIdentityResponse") == 0) {
+            k = K_RESPONSE;
+        } else if (strcmp(n, "ErrorResponse") == 0) {
+            k = K_ERROR_RESPONSE;
+        } else if (strcmp(n, "Error") == 0) {
+            k = K_ERROR;
+        } else {
+            char q[QUOTE_MAX + 4];
+            quote(q, sizeof q, n, strlen(n));
+            sts_fail(d, "unexpected root element <%s>", q);
+            return;
+        }
+        d->is_error = k != K_RESPONSE;
+    } else if (parent == K_RESPONSE && strcmp(n, "AssumeRoleWithWebIdentityResult") == 0) {
+        k = K_RESULT;
+    } else if (parent == K_RESULT && strcmp(n, "Credentials") == 0) {
+        k = K_CREDENTIALS;
+    } else if (parent == K_ERROR_RESPONSE && strcmp(n, "Error") == 0) {
+        k = K_ERROR;
+    } else if (parent == K_CREDENTIALS) {
+        field = strcmp(n, "AccessKeyId") == 0       ? F_ID
+                : strcmp(n, "SecretAccessKey") == 0 ? F_SECRET
+                : strcmp(n, "SessionToken") == 0    ? F_TOKEN
+                : strcmp(n, "Expiration") == 0      ? F_EXPIRATION
+                                                    : -1;
+    } else if (parent == K_ERROR) {
+        field = strcmp(n, "Code") == 0 ? F_CODE : strcmp(n, "Message") == 0 ? F_MESSAGE : -1;
+    }
+    if (field >= 0) {
+        k = K_LEAF;
+        d->text[field].size = 0; /* a repeated element: the last one counts */
+        d->seen[field] = true;
+    }
+    d->field = field;
+    d->kind[++d->depth] = (uint8_t)k;
+}
+
+static void XMLCALL sts_text(void *ud, const XML_Char *s, int len)
+{
+    sts_doc *d = ud;
+    if (d->fault[0] || d->field < 0)
+        return;
+    mf_buf *b = &d->text[d->field];
+    if ((size_t)len > XML_FIELD_MAX - b->size) {
+        sts_fail(d, "an element's text is longer than %u bytes", XML_FIELD_MAX);
+        return;
+    }
+    memcpy(b->ptr + b->size, s, (size_t)len);
+    b->size += (size_t)len;
+    b->ptr[b->size] = '\0';
+}
+
+static void XMLCALL sts_end(void *ud, const XML_Char *name)
+{
+    sts_doc *d = ud;
+    (void)name;
+    if (d->depth)
+        d->depth--;
+    d->field = -1;
+}
+
+static void XMLCALL sts_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                                const XML_Char *pubid, int has_internal_subset)
+{
+    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+    sts_fail(ud, "a DOCTYPE is not allowed");
+}
+
+/* Unreachable while DOCTYPEs are refused; kept so that no later change
+ * can let an entity through unnoticed. */
+static void XMLCALL sts_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+                               int value_len, const XML_Char *base, const XML_Char *sysid,
+                               const XML_Char *pubid, const XML_Char *notation)
+{
+    (void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid;
+    (void)pubid, (void)notation;
+    sts_fail(ud, "an entity declaration is not allowed");
+}
+
+static void sts_dispose(sts_doc *d)
+{
+    if (d->xp)
+        XML_ParserFree(d->xp);
+    d->xp = NULL;
+    for (int i = 0; i < F_COUNT; i++)
+        buf_wipe(&d->text[i]);
+    memset(d, 0, sizeof *d);
+    d->field = -1;
+}
+
+/* A leaf's text, trimmed in place; NULL when the element was absent. */
+static const char *sts_get(sts_doc *d, enum sts_field f)
+{
+    if (!d->seen[f])
+        return NULL;
+    mf_buf *b = &d->text[f];
+    size_t start = 0, end = b->size;
+    while (start < end && isspace((unsigned char)b->ptr[start]))
+        start++;
+    while (end > start && isspace((unsigned char)b->ptr[end - 1]))
+        end--;
+    b->ptr[end] = '\0';
+    return b->ptr + start;
+}
+
+/* Parse a whole response; MF_OK, or MF_EINVAL with d->fault set. */
+static int sts_parse(sts_doc *d, const mf_buf *body)
+{
+    int rc;
+    memset(d, 0, sizeof *d);
+    d->field = -1;
+    for (int i = 0; i < F_COUNT; i++)
+        if ((rc = mf__buf_grow(&d->text[i], XML_FIELD_MAX)) != MF_OK)
+            return rc;
+    d->xp = XML_ParserCreateNS(NULL, ' ');
+    if (!d->xp)
+        return mf__error_oom();
+    XML_SetUserData(d->xp, d);
+    XML_SetElementHandler(d->xp, sts_start, sts_end);
+    XML_SetCharacterDataHandler(d->xp, sts_text);
+    XML_SetStartDoctypeDeclHandler(d->xp, sts_doctype);
+    XML_SetEntityDeclHandler(d->xp, sts_entity);
+    XML_SetParamEntityParsing(d->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+    size_t skip = 0;
+    while (skip < body->size && isspace((unsigned char)body->ptr[skip]))
+        skip++;
+    if (XML_Parse(d->xp, body->ptr + skip, (int)(body->size - skip), XML_TRUE) != XML_STATUS_OK &&
+        !d->fault[0])
+        snprintf(d->fault, sizeof d->fault, "malformed XML at line %lu, column %lu: %s",
+                 (unsigned long)XML_GetCurrentLineNumber(d->xp),
+                 (unsigned long)XML_GetCurrentColumnNumber(d->xp) + 1,
+                 XML_ErrorString(XML_GetErrorCode(d->xp)));
+    return d->fault[0] ? MF_EINVAL : MF_OK;
+}
+
+/* ---- web identity: STS AssumeRoleWithWebIdentity */
+
+/* Append name=value, form-encoded as botocore's query serializer does:
+ * every byte but A-Z a-z 0-9 - _ . ~ as %XX. `b` has room (see the caller). */
+static void form_put(mf_buf *b, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *p = b->ptr + b->size;
+    if (b->size)
+        *p++ = '&';
+    p += sprintf(p, "%s=", name);
+    for (const unsigned char *v = (const unsigned char *)value; *v; v++) {
+        if (isalnum(*v) || *v == '-' || *v == '_' || *v == '.' || *v == '~') {
+            *p++ = (char)*v;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*v >> 4];
+            *p++ = hex[*v & 15];
+        }
+    }
+    *p = '\0';
+    b->size = (size_t)(p - b->ptr);
+}
+
+int mf__s3creds_sts_url(const mf__s3cfg *cfg, mf_buf *out)
+{
+    mf__buf_clear(out);
+    if (cfg->sts_endpoint_url)
+        return mf__buf_puts(out, cfg->sts_endpoint_url);
+    const char *r = cfg->region ? cfg->region : "us-east-1";
+    return mf__buf_printf(out, "https://sts.%s.amazonaws.com%s", r,
+                          strncmp(r, "cn-", 3) == 0 ? ".cn" : "");
+}
+
+static bool sts_retryable(const http *h, const char *code)
+{
+    return h->transient || h->status >= 500 ||
+           (code && (strcmp(code, "Throttling") == 0 || strcmp(code, "ThrottlingException") == 0 ||
+                     strcmp(code, "IDPCommunicationError") == 0));
+}
+
+static int fetch_web_identity(const mf__s3cfg *cfg, creds *out)
+{
+    if (!cfg->role_arn || !cfg->web_identity_token_file)
+        return mf__error_set(MF_EINVAL, "web-identity: no %s (set %s or the profile's %s)",
+                             !cfg->role_arn ? "role ARN" : "token file",
+                             !cfg->role_arn ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE",
+                             !cfg->role_arn ? "role_arn" : "web_identity_token_file");
+    mf_buf token = MF_BUF_INIT, form = MF_BUF_INIT, url = MF_BUF_INIT, session = MF_BUF_INIT;
+    http h = { 0 };
+    sts_doc d = { 0 };
+    char shown[512], why[QUOTE_MAX * 2 + 256];
+    int rc = read_secret_file(&token, cfg->web_identity_token_file, "web-identity: token file");
+    if (rc != MF_OK)
+        goto done;
+    if (cfg->role_session_name)
+        rc = mf__buf_puts(&session, cfg->role_session_name);
+    else
+        rc = mf__buf_printf(&session, "libmetaflow-%lld", (long long)time(NULL));
+    if (rc != MF_OK || (rc = mf__s3creds_sts_url(cfg, &url)) != MF_OK)
+        goto done;
+    url_shown(shown, sizeof shown, url.ptr);
+
+    /* Sized once (at most 3 bytes per input byte), so the form holding the
+     * token is never reallocated. */
+    size_t need = 128 + 3 * (strlen(cfg->role_arn) + session.size + token.size);
+    if ((rc = mf__buf_grow(&form, need)) != MF_OK)
+        goto done;
+    form_put(&form, "Action", "AssumeRoleWithWebIdentity");
+    form_put(&form, "Version", "2011-06-15");
+    form_put(&form, "RoleArn", cfg->role_arn);
+    form_put(&form, "RoleSessionName", session.ptr);
+    form_put(&form, "WebIdentityToken", token.ptr);
+    buf_wipe(&token);
+
+    h.method = "POST";
+    h.url = url.ptr;
+    h.body = form.ptr;
+    h.body_len = form.size;
+    h.connect_ms = STS_CONNECT_MS;
+    h.timeout_ms = STS_TIMEOUT_MS;
+    h.ca_bundle = cfg->ca_bundle;
+    if ((rc = http_header(&h, "Content-Type",
+                          "application/x-www-form-urlencoded; charset=utf-8")) != MF_OK ||
+        (rc = http_header(&h, "Expect", NULL)) != MF_OK)
+        goto done;
+    for (int attempt = 1;; attempt++) {
+        rc = http_run(&h);
+        if (rc != MF_OK && rc != MF_EIO)
+            goto done;
+        sts_dispose(&d);
+        int prc = rc == MF_OK ? sts_parse(&d, &h.resp) : MF_EINVAL;
+        if (prc == MF_ENOMEM) {
+            rc = prc;
+            goto done;
+        }
+        const char *code = prc == MF_OK && d.is_error ? sts_get(&d, F_CODE) : NULL;
+        if (attempt == STS_ATTEMPTS || !sts_retryable(&h, code))
+            break;
+        sleep_ms(200L << attempt);
+    }
+    if (rc == MF_EIO) {
+        rc = mf__error_set(MF_EIO, "web-identity: STS AssumeRoleWithWebIdentity at '%s': %s", shown,
+                           h.why);
+        goto done;
+    }
+    if (!d.fault[0] && d.is_error) {
+        const char *code = sts_get(&d, F_CODE), *msg = sts_get(&d, F_MESSAGE);
+        char qc[QUOTE_MAX + 4], qm[QUOTE_MAX + 4];
+        quote(qc, sizeof qc, code ? code : "(no Code)", strlen(code ? code : "(no Code)"));
+        quote(qm, sizeof qm, msg ? msg : "", msg ? strlen(msg) : 0);
+        rc = mf__error_set(MF_EIO,
+                           "web-identity: STS AssumeRoleWithWebIdentity at '%s' refused role '%s' "
+                           "(HTTP %ld): %s%s%s",
+                           shown, cfg->role_arn, h.status, qc, qm[0] ? ": " : "", qm);
+        goto done;
+    }
+    if (h.status != 200) {
+        rc = mf__error_set(MF_EIO, "web-identity: STS AssumeRoleWithWebIdentity at '%s': HTTP %ld",
+                           shown, h.status);
+        goto done;
+    }
+    if (d.fault[0]) {
+        rc = mf__error_set(MF_EINVAL, "web-identity: STS AssumeRoleWithWebIdentity at '%s': %s",
+                           shown, d.fault);
+        goto done;
+    }
+    rc = creds_set(out, "response", sts_get(&d, F_ID), sts_get(&d, F_SECRET), sts_get(&d, F_TOKEN),
+                   "SessionToken", sts_get(&d, F_EXPIRATION), true, why, sizeof why);
+    if (rc == MF_EINVAL)
+        rc = mf__error_set(MF_EINVAL, "web-identity: STS AssumeRoleWithWebIdentity at '%s': %s",
+                           shown, why);
+done:
+    sts_dispose(&d);
+    http_dispose(&h);
+    buf_wipe(&token);
+    buf_wipe(&form);
+    mf_buf_dispose(&url);
+    mf_buf_dispose(&session);
+    return rc;
+}
+
+/* ---- container credentials (ECS, EKS Pod Identity) */
+
+/* The host of an http(s) URL, lower case, IPv6 brackets dropped. */
+static bool url_host(const char *url, char *host, size_t cap, bool *https)
+{
+    const char *p;
+    if (strncasecmp(url, "http://", 7) == 0)
+        p = url + 7, *https = false;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        p = url + 8, *https = true;
+    else
+        return false;
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+            return false;
+    const char *end = p + strcspn(p, "/?#"), *h = p;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@')
+            h = q + 1;
+    size_t n;
+    if (*h == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+        if (!close)
+            return false;
+        h++;
+        n = (size_t)(close - h);
+    } else {
+        n = strcspn(h, ":/?#");
+    }
+    if (n == 0 || n >= cap)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        host[i] = (char)tolower((unsigned char)h[i]);
+    host[n] = '\0';
+    return true;
+}
+
+/* botocore's rule for plain http: a loopback address, or one of the hosts
+ * ECS and EKS serve credentials from. */
+static bool container_host_ok(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6, eks6;
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        uint32_t a = ntohl(a4.s_addr);
+        return (a >> 24) == 127 || a == 0xA9FEAA02u /* 169.254.170.2 */ ||
+               a == 0xA9FEAA17u /* 169.254.170.23 */;
+    }
+    if (inet_pton(AF_INET6, host, &a6) == 1) {
+        inet_pton(AF_INET6, "fd00:ec2::23", &eks6);
+        return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0 || memcmp(&a6, &eks6, sizeof a6) == 0;
+    }
+    return strcmp(host, "localhost") == 0;
+}
+
+static int fetch_container(const mf__s3cfg *cfg, creds *out)
+{
+    const char *url = cfg->container_url;
+    char host[256], shown[512], why[QUOTE_MAX + 256];
+    bool https;
+    if (!url)
+        return mf__error_set(MF_EINVAL, "container: neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
+                                        "nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set");
+    url_shown(shown, sizeof shown, url);
+    if (!url_host(url, host, sizeof host, &https))
+        return mf__error_set(MF_EINVAL, "container: '%s' is not an http(s) URL", shown);
+    if (!https && !container_host_ok(host))
+        return mf__error_set(MF_EINVAL,
+                             "container: '%s' is plain http to host '%s', which is not allowed: "
+                             "without https only a loopback address, localhost, 169.254.170.2, "
+                             "169.254.170.23 or fd00:ec2::23 may serve credentials",
+                             shown, host);
+
+    mf_buf tok = MF_BUF_INIT;
+    http h = { 0 };
+    json_t *j = NULL;
+    int rc = MF_OK;
+    const char *token = cfg->container_token;
+    if (cfg->container_token_file) {
+        rc = read_secret_file(&tok, cfg->container_token_file,
+                              "container: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+        if (rc != MF_OK)
+            goto done;
+        token = tok.ptr;
+    }
+    if (token && strpbrk(token, "\r\n")) {
+        rc = mf__error_set(MF_EINVAL,
+                           "container: the authorization token (%s%s%s) holds a line break",
+                           cfg->container_token_file ? "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE '"
+                                                     : "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                           cfg->container_token_file ? cfg->container_token_file : "",
+                           cfg->container_token_file ? "'" : "");
+        goto done;
+    }
+    if (token && (rc = http_header(&h, "Authorization", token)) != MF_OK)
+        goto done;
+    buf_wipe(&tok);
+
+    h.method = "GET";
+    h.url = url;
+    h.connect_ms = h.timeout_ms = CONTAINER_TIMEOUT_MS;
+    h.ca_bundle = cfg->ca_bundle;
+    /* botocore's container fetcher uses no proxy (its IMDS and STS clients
+     * take them from the environment, as libcurl does). */
+    h.no_proxy = true;
+    int attempt;
+    for (attempt = 1;; attempt++) {
+        rc = http_run(&h);
+        if (rc != MF_OK && rc != MF_EIO)
+            goto done;
+        bool retry = h.transient || h.status >= 500 || h.status == 429;
+        if (!retry || attempt == CONTAINER_ATTEMPTS)
+            break;
+        sleep_ms(CONTAINER_SLEEP_MS);
+    }
+    char tries[32] = "";
+    if (attempt > 1)
+        snprintf(tries, sizeof tries, " (%d attempts)", attempt);
+    if (rc == MF_EIO) {
+        rc = mf__error_set(MF_EIO, "container: credentials from '%s': %s%s", shown, h.why, tries);
+        goto done;
+    }
+    /* The body of a refusal is not quoted: a proxy could echo the token. */
+    if (h.status != 200) {
+        rc = mf__error_set(
+            MF_EIO, "container: credentials from '%s': HTTP %ld%s%s", shown, h.status, tries,
+            h.status == 401 || h.status == 403 ? " (check AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE))"
+                                               : "");
+        goto done;
+    }
+    if ((rc = json_object_from(&j, "response", &h.resp, why, sizeof why)) == MF_OK)
+        rc = creds_from_json(out, "response", j, "Token", true, why, sizeof why);
+    if (rc == MF_EINVAL)
+        rc = mf__error_set(MF_EINVAL, "container: credentials from '%s': %s", shown, why);
+done:
+    json_free(j);
+    http_dispose(&h);
+    buf_wipe(&tok);
+    return rc;
+}
+
+/* ---- EC2 instance metadata (IMDSv2, IMDSv1 as botocore's fallback) */
+
+static int no_credentials(const mf__s3cfg *cfg, int code, const char *base, const char *why)
+{
+    return mf__error_set(
+        code,
+        "no AWS credentials found in any source: not in the environment (AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY), web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN), the "
+        "shared credentials or config file (profile '%s'), a credential_process, container "
+        "credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), nor the EC2 instance "
+        "metadata service (imds at '%s': %s)",
+        cfg->profile ? cfg->profile : "default", base, why);
+}
+
+/* IAM role names: [A-Za-z0-9+=,.@_-], 1..64; anything else in a URL path
+ * could change the request. */
+static bool role_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("+=,.@_-", s[i]))
+            return false;
+    return true;
+}
+
+static int fetch_imds(const mf__s3cfg *cfg, creds *out)
+{
+    char base[512], shown[512], why[QUOTE_MAX * 2 + 256], role[65];
+    snprintf(base, sizeof base, "%s",
+             cfg->imds_endpoint ? cfg->imds_endpoint : "http://169.254.169.254");
+    for (size_t n = strlen(base); n && base[n - 1] == '/';)
+        base[--n] = '\0';
+    url_shown(shown, sizeof shown, base);
+    if (cfg->imds_disabled)
+        return no_credentials(cfg, MF_ENOTFOUND, shown, "disabled by AWS_EC2_METADATA_DISABLED");
+
+    int attempts = cfg->imds_attempts > 0 ? cfg->imds_attempts : 1;
+    long timeout = 1000L * (cfg->imds_timeout_s > 0 ? cfg->imds_timeout_s : 1);
+    mf_buf url = MF_BUF_INIT, token = MF_BUF_INIT;
+    http h = { 0 };
+    json_t *j = NULL;
+    int rc;
+    bool have_token = false;
+    why[0] = '\0';
+    h.connect_ms = h.timeout_ms = timeout;
+    h.ca_bundle = cfg->ca_bundle;
+
+    /* 1. the session token */
+    if ((rc = mf__buf_printf(&url, "%s/latest/api/token", base)) != MF_OK ||
+        (rc = http_header(&h, "X-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL)) != MF_OK)
+        goto done;
+    h.method = "PUT";
+    h.url = url.ptr;
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        rc = http_run(&h);
+        if (rc != MF_OK && rc != MF_EIO)
+            goto done;
+        if (rc == MF_EIO) {
+            snprintf(why, sizeof why, "%s%s", h.connected ? "token request: " : "", h.why);
+            if (h.connected)
+                break; /* timed out after connecting: botocore goes on without a token */
+        } else if (h.status == 200) {
+            if ((rc = mf__buf_grow(&token, BODY_MAX)) != MF_OK)
+                goto done;
+            size_t n = h.resp.size;
+            while (n && isspace((unsigned char)h.resp.ptr[n - 1]))
+                n--;
+            memcpy(token.ptr, h.resp.ptr, n);
+            token.ptr[n] = '\0';
+            token.size = n;
+            have_token = n > 0 && !strpbrk(token.ptr, "\r\n");
+            if (!have_token)
+                snprintf(why, sizeof why, "the token response is empty or has a line break");
+            break;
+        } else if (h.status == 400) {
+            snprintf(why, sizeof why, "the token request was refused (HTTP 400)");
+            goto fail;
+        } else {
+            snprintf(why, sizeof why, "token request: HTTP %ld", h.status);
+            if (h.status == 403 || h.status == 404 || h.status == 405)
+                break;
+        }
+    }
+    /* Nothing answered there: IMDSv1 would not either. */
+    if (rc == MF_EIO && !h.connected)
+        goto fail;
+    rc = MF_OK;
+    if (!have_token && cfg->imds_v1_disabled) {
+        char tmp[sizeof why];
+        snprintf(tmp, sizeof tmp, "no IMDSv2 token (%s) and IMDSv1 is disabled", why);
+        snprintf(why, sizeof why, "%s", tmp);
+        goto fail;
+    }
+    http_dispose(&h);
+    if (have_token && (rc = http_header(&h, "X-aws-ec2-metadata-token", token.ptr)) != MF_OK)
+        goto done;
+    buf_wipe(&token);
+
+    /* 2. the role: the first line */
+    mf__buf_clear(&url);
+    if ((rc = mf__buf_printf(&url, "%s/latest/meta-data/iam/security-credentials/", base)) != MF_OK)
+        goto done;
+    h.method = "GET";
+    h.url = url.ptr;
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        rc = http_run(&h);
+        if (rc != MF_OK && rc != MF_EIO)
+            goto done;
+        if (rc == MF_OK && h.status == 200 && h.resp.size)
+            break;
+    }
+    if (rc == MF_EIO) {
+        snprintf(why, sizeof why, "role request: %s", h.why);
+        goto fail;
+    }
+    if (h.status == 404) {
+        snprintf(why, sizeof why, "no IAM role is attached to this instance (HTTP 404)");
+        goto fail;
+    }
+    if (h.status != 200) {
+        snprintf(why, sizeof why, "role request: HTTP %ld", h.status);
+        goto fail;
+    }
+    size_t n = strcspn(h.resp.ptr, "\r\n");
+    while (n && isspace((unsigned char)h.resp.ptr[n - 1]))
+        n--;
+    if (!role_name_ok(h.resp.ptr, n)) {
+        snprintf(why, sizeof why, "the role request gave no valid IAM role name");
+        goto fail;
+    }
+    memcpy(role, h.resp.ptr, n);
+    role[n] = '\0';
+
+    /* 3. the role's credentials */
+    mf__buf_clear(&url);
+    if ((rc = mf__buf_printf(&url, "%s/latest/meta-data/iam/security-credentials/%s", base,
+                             role)) != MF_OK)
+        goto done;
+    h.url = url.ptr;
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        json_free(j);
+        j = NULL;
+        rc = http_run(&h);
+        if (rc != MF_OK && rc != MF_EIO)
+            goto done;
+        if (rc == MF_OK && h.status == 200) {
+            rc = json_object_from(&j, "response", &h.resp, why, sizeof why);
+            if (rc == MF_OK)
+                break;
+            if (rc != MF_EINVAL)
+                goto done;
+        }
+    }
+    if (rc == MF_EIO) {
+        snprintf(why, sizeof why, "credentials request for role '%s': %s", role, h.why);
+        goto fail;
+    }
+    if (h.status != 200) {
+        snprintf(why, sizeof why, "credentials request for role '%s': HTTP %ld", role, h.status);
+        goto fail;
+    }
+    if (rc == MF_EINVAL) {
+        char tmp[sizeof why];
+        snprintf(tmp, sizeof tmp, "credentials for role '%s': %s", role, why);
+        snprintf(why, sizeof why, "%s", tmp);
+        goto fail;
+    }
+    /* IMDS answers 200 with {"Code": ..., "Message": ...} when it cannot
+     * give the role's credentials (EC2 is not trusted by the role). */
+    const char *code = json_str(j, "Code");
+    if (code && strcmp(code, "Success") != 0) {
+        const char *msg = json_str(j, "Message");
+        char qc[QUOTE_MAX + 4], qm[QUOTE_MAX + 4];
+        quote(qc, sizeof qc, code, strlen(code));
+        quote(qm, sizeof qm, msg ? msg : "", msg ? strlen(msg) : 0);
+        snprintf(why, sizeof why, "credentials for role '%s': %s%s%s", role, qc, qm[0] ? ": " : "",
+                 qm);
+        goto fail;
+    }
+    rc = creds_from_json(out, "response", j, "Token", true, why, sizeof why);
+    if (rc == MF_EINVAL) {
+        char tmp[sizeof why];
+        snprintf(tmp, sizeof tmp, "credentials for role '%s': %s", role, why);
+        snprintf(why, sizeof why, "%s", tmp);
+        goto fail;
+    }
+    goto done;
+fail:
+    rc = no_credentials(cfg, MF_EIO, shown, why);
+done:
+    json_free(j);
+    http_dispose(&h);
+    buf_wipe(&token);
+    mf_buf_dispose(&url);
+    return rc;
+}
+
+/* ---- credential_process */
+
+/* Move `fd` above 2, so that the child's dup2 onto 1 and 2 cannot clobber
+ * it (a host that closed its stdio gets pipes there). */
+static int fd_high(int fd)
+{
+    if (fd > 2)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return nfd;
+}
+
+typedef struct proc_out {
+    mf_buf out; /* stdout, wiped */
+    bool too_big;
+    char err[QUOTE_MAX + 1]; /* the start of stderr */
+    size_t err_len;
+    int status; /* from waitpid */
+} proc_out;
+
+static int run_process(const mf__s3cfg *cfg, proc_out *po)
+{
+    char eb[128];
+    int op[2] = { -1, -1 }, ep[2] = { -1, -1 };
+    int rc = mf__buf_grow(&po->out, BODY_MAX + 1);
+    if (rc != MF_OK)
+        return rc;
+    po->out.size = 0;
+    if (pipe2(op, O_CLOEXEC) != 0 || pipe2(ep, O_CLOEXEC) != 0 || (op[0] = fd_high(op[0])) < 0 ||
+        (op[1] = fd_high(op[1])) < 0 || (ep[0] = fd_high(ep[0])) < 0 ||
+        (ep[1] = fd_high(ep[1])) < 0) {
+        int err = errno;
+        rc = mf__error_set(MF_EIO, "process: cannot make a pipe: %s",
+                           errno_text(err, eb, sizeof eb));
+        goto close_all;
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, dflt;
+    sigemptyset(&none);
+    sigemptyset(&dflt);
+    sigaddset(&dflt, SIGPIPE); /* a host that ignores SIGPIPE must not pass that on */
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, op[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &dflt);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = { (char *)"sh", (char *)"-c", cfg->credential_process, NULL };
+    pid_t pid;
+    int err = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(op[1]);
+    close(ep[1]);
+    op[1] = ep[1] = -1;
+    if (err) {
+        rc = mf__error_set(
+            MF_EIO, "process: cannot run /bin/sh for the credential_process of profile '%s': %s",
+            cfg->profile ? cfg->profile : "default", errno_text(err, eb, sizeof eb));
+        goto close_all;
+    }
+
+    while (op[0] >= 0 || ep[0] >= 0) {
+        struct pollfd pf[2] = { { op[0], POLLIN, 0 }, { ep[0], POLLIN, 0 } };
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* cannot happen with valid descriptors; reap below */
+        }
+        if (pf[0].revents) {
+            /* One byte more than the limit tells "too big" from "exactly". */
+            ssize_t n = read(op[0], po->out.ptr + po->out.size, BODY_MAX + 1 - po->out.size);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n > 0)
+                po->out.size += (size_t)n;
+            if (n <= 0 || po->out.size > BODY_MAX) {
+                po->too_big = po->out.size > BODY_MAX;
+                close(op[0]); /* a child still writing gets EPIPE */
+                op[0] = -1;
+            }
+        }
+        if (pf[1].revents) {
+            char buf[512];
+            ssize_t n = read(ep[0], buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n > 0) {
+                size_t keep =
+                    (size_t)n < QUOTE_MAX - po->err_len ? (size_t)n : QUOTE_MAX - po->err_len;
+                memcpy(po->err + po->err_len, buf, keep);
+                po->err_len += keep;
+            } else {
+                close(ep[0]);
+                ep[0] = -1;
+            }
+        }
+    }
+    po->out.ptr[po->out.size] = '\0';
+    while (waitpid(pid, &po->status, 0) < 0) {
+        if (errno != EINTR) {
+            err = errno;
+            rc = mf__error_set(
+                MF_EIO, "process: cannot wait for the credential_process of profile '%s': %s",
+                cfg->profile ? cfg->profile : "default", errno_text(err, eb, sizeof eb));
+            goto close_all;
+        }
+    }
+    rc = MF_OK;
+close_all:
+    for (int i = 0; i < 2; i++) {
+        if (op[i] >= 0)
+            close(op[i]);
+        if (ep[i] >= 0)
+            close(ep[i]);
+    }
+    return rc;
+}
+
+static int fetch_process(const mf__s3cfg *cfg, creds *out)
+{
+    const char *profile = cfg->profile ? cfg->profile : "default";
+    if (!cfg->credential_process)
+        return mf__error_set(MF_EINVAL, "process: profile '%s' has no credential_process", profile);
+    proc_out po;
+    memset(&po, 0, sizeof po);
+    json_t *j = NULL;
+    char why[QUOTE_MAX + 256];
+    int rc = run_process(cfg, &po);
+    if (rc != MF_OK)
+        goto done;
+    /* Before the exit status: that may only say the child died of the
+     * pipe closed on it. */
+    if (po.too_big) {
+        rc = mf__error_set(
+            MF_EINVAL, "process: the credential_process of profile '%s' wrote more than %u bytes",
+            profile, BODY_MAX);
+        goto done;
+    }
+    if (!WIFEXITED(po.status) || WEXITSTATUS(po.status) != 0) {
+        char how[64], q[QUOTE_MAX + 4];
+        if (WIFEXITED(po.status))
+            snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(po.status));
+        else
+            snprintf(how, sizeof how, "was killed by signal %d",
+                     WIFSIGNALED(po.status) ? WTERMSIG(po.status) : 0);
+        quote(q, sizeof q, po.err, po.err_len);
+        rc = mf__error_set(MF_EIO, "process: the credential_process of profile '%s' %s%s%s",
+                           profile, how, q[0] ? ": " : " (nothing on stderr)", q);
+        goto done;
+    }
+    rc = json_object_from(&j, "output", &po.out, why, sizeof why);
+    if (rc == MF_OK) {
+        json_t *v = json_object_get(j, "Version");
+        if (!json_is_number(v) || json_number_value(v) != 1.0) {
+            rc = MF_EINVAL;
+            snprintf(why, sizeof why, "%s (only Version 1 is supported)",
+                     !v ? "the output has no Version" : "unsupported Version");
+        } else {
+            rc = creds_from_json(out, "output", j, NULL, false, why, sizeof why);
+        }
+    }
+    if (rc == MF_EINVAL)
+        rc = mf__error_set(MF_EINVAL, "process: the credential_process of profile '%s': %s",
+                           profile, why);
+done:
+    json_free(j);
+    buf_wipe(&po.out);
+    OPENSSL_cleanse(po.err, sizeof po.err);
+    return rc;
+}
+
+/* ---- the entry points */
+
+/* The static name of a source fetched here, or NULL. */
+static const char *network_source(const char *s)
+{
+    static const char *const names[] = { "web-identity", "container", "imds", "process" };
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return names[i];
+    return NULL;
+}
+
+int mf__s3creds_fetch(mf__s3cfg *cfg)
+{
+    const char *profile = cfg->profile ? cfg->profile : "default";
+    const char *src = cfg->pending ? cfg->pending : network_source(cfg->source);
+    if (!src && cfg->source)
+        return mf__error_set(MF_EINVAL,
+                             "AWS credentials from %s cannot be fetched again (only web-identity, "
+                             "container, imds and process ones can)%s",
+                             cfg->source,
+                             cfg->expiration ? ": they expire and must be renewed there" : "");
+    if (!src)
+        return mf__error_set(MF_EINVAL, "AWS credentials: no source to fetch from");
+    if (strcmp(src, "assume-role") == 0 || strcmp(src, "sso") == 0) {
+        bool sso = src[0] == 's';
+        return mf__error_set(
+            MF_ENOTSUP,
+            "AWS profile '%s' %s, which libmetaflow does not support: use static keys "
+            "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the shared credentials file), web "
+            "identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN) or a credential_process%s",
+            profile,
+            sso ? "uses IAM Identity Center (sso_session or sso_start_url)"
+                : "assumes a role (role_arn with source_profile or credential_source)",
+            sso ? " (such as 'aws configure export-credentials --profile <name> --format process')"
+                : "");
+    }
+    const char *name = network_source(src);
+    if (!name)
+        return mf__error_set(MF_EINVAL, "AWS credentials: unknown source '%s'", src);
+
+    creds c = { 0 };
+    int rc = strcmp(name, "process") == 0 ? MF_OK : curl_ready();
+    if (rc == MF_OK) {
+        switch (name[0]) {
+        case 'w': rc = fetch_web_identity(cfg, &c); break;
+        case 'c': rc = fetch_container(cfg, &c); break;
+        case 'i': rc = fetch_imds(cfg, &c); break;
+        default: rc = fetch_process(cfg, &c); break;
+        }
+    }
+    char *source = rc == MF_OK ? strdup(name) : NULL;
+    if (rc == MF_OK && !source)
+        rc = mf__error_oom();
+    if (rc != MF_OK) {
+        creds_wipe(&c);
+        return rc;
+    }
+    str_wipe(cfg->access_key_id);
+    str_wipe(cfg->secret_access_key);
+    str_wipe(cfg->session_token);
+    free(cfg->source);
+    cfg->access_key_id = c.id;
+    cfg->secret_access_key = c.secret;
+    cfg->session_token = c.token;
+    cfg->expiration = c.expiration;
+    cfg->source = source;
+    cfg->pending = NULL;
+    return MF_OK;
+}
+
+bool mf__s3creds_expiring(const mf__s3cfg *cfg, int64_t now, int64_t margin)
+{
+    if (cfg->expiration == 0)
+        return false;
+    if (margin < 0)
+        margin = 0;
+    if (now > INT64_MAX - margin)
+        return true;
+    return cfg->expiration <= now + margin;
+}

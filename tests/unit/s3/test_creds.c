@@ -1,0 +1,941 @@
+/*
+ * Unit tests of lib/datastore/s3/creds.c: the network credential sources
+ * (STS web identity, container, IMDS, credential_process) end to end through
+ * mf__s3cfg_load() and mf__s3creds_fetch(), against creds_server.py - a real
+ * HTTP server on 127.0.0.1 that this test starts once (argv[1] is python3,
+ * argv[2] the script) and stops at the end.
+ *
+ * Every test runs with all the variables the sources read unset, HOME at an
+ * empty directory and no proxy variables; the environment is restored after.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "datastore/s3/config.h"
+#include "datastore/s3/creds.h"
+
+extern char **environ;
+
+/* The same values as creds_server.py. */
+#define CONTAINER_AUTH "ctr-Auth-token/42=="
+#define ROLE_ARN "arn:aws:iam::123456789012:role/metaflow"
+#define WEB_TOKEN "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0+/=&%.s ig-_~"
+#define CONTAINER_EXP INT64_C(1893553445) /* 2030-01-02T03:04:05Z */
+#define IMDS_EXP INT64_C(1935817689)      /* 2031-05-06T07:08:09Z */
+#define STS_EXP INT64_C(1961989567)       /* 2032-03-04T05:06:07.123Z */
+
+static const char *g_python, *g_script;
+static pid_t g_server = -1;
+static int g_server_stdin = -1;
+static int g_port;
+static char g_dir[64];
+
+static const char *const VARS[] = {
+    "HOME",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_V1_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+    "AWS_METADATA_SERVICE_TIMEOUT",
+    "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_CA_BUNDLE",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "all_proxy",
+    "no_proxy",
+    "NO_PROXY",
+};
+#define NVARS (sizeof VARS / sizeof VARS[0])
+
+/* ---- the server */
+
+static void path_in(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+static int start_server(void **state)
+{
+    (void)state;
+    char portfile[128], home[128];
+    strcpy(g_dir, "/tmp/mf_s3creds_XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    path_in(portfile, sizeof portfile, "port");
+    path_in(home, sizeof home, "home");
+    if (mkdir(home, 0700) != 0)
+        return -1;
+
+    /* The server reads its stdin until EOF: it ends with this process. */
+    int in[2];
+    if (pipe(in) != 0)
+        return -1;
+    fcntl(in[1], F_SETFD, FD_CLOEXEC);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_addclose(&fa, in[0]);
+    char *argv[] = { (char *)g_python, (char *)g_script, portfile, NULL };
+    int err = posix_spawn(&g_server, g_python, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    g_server_stdin = in[1];
+    if (err) {
+        fprintf(stderr, "cannot start %s: %s\n", g_python, strerror(err));
+        return -1;
+    }
+    for (int i = 0; i < 300; i++) { /* 15 s */
+        FILE *fp = fopen(portfile, "r");
+        if (fp) {
+            int ok = fscanf(fp, "%d", &g_port);
+            fclose(fp);
+            if (ok == 1 && g_port > 0)
+                return 0;
+        }
+        usleep(50000);
+    }
+    fprintf(stderr, "creds_server.py did not write its port\n");
+    return -1;
+}
+
+static void rm(const char *name)
+{
+    char p[128];
+    path_in(p, sizeof p, name);
+    unlink(p);
+}
+
+static int stop_server(void **state)
+{
+    (void)state;
+    if (g_server > 0) {
+        kill(g_server, SIGTERM);
+        waitpid(g_server, NULL, 0);
+    }
+    if (g_server_stdin >= 0)
+        close(g_server_stdin);
+    static const char *const files[] = { "port",   "token",   "ctoken",
+                                         "config", "proc.sh", "credentials" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        rm(files[i]);
+    char p[128];
+    path_in(p, sizeof p, "home");
+    rmdir(p);
+    rmdir(g_dir);
+    return 0;
+}
+
+/* How many requests the server has had for `path`. */
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    mf_buf *b = ud;
+    return mf__buf_put(b, p, size * n) == MF_OK ? size * n : 0;
+}
+
+static long hits(const char *path)
+{
+    char url[256];
+    mf_buf b = MF_BUF_INIT;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_hits%s", g_port, path);
+    CURL *e = curl_easy_init();
+    assert_non_null(e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    assert_int_equal(curl_easy_perform(e), CURLE_OK);
+    curl_easy_cleanup(e);
+    long n = strtol(b.ptr ? b.ptr : "-1", NULL, 10);
+    mf_buf_dispose(&b);
+    return n;
+}
+
+/* ---- per test */
+
+typedef struct fixture {
+    char *saved[NVARS];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    for (size_t i = 0; i < NVARS; i++) {
+        const char *v = getenv(VARS[i]);
+        f->saved[i] = v ? strdup(v) : NULL;
+        unsetenv(VARS[i]);
+    }
+    char home[128];
+    path_in(home, sizeof home, "home");
+    setenv("HOME", home, 1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < NVARS; i++) {
+        if (f->saved[i])
+            setenv(VARS[i], f->saved[i], 1);
+        else
+            unsetenv(VARS[i]);
+        free(f->saved[i]);
+    }
+    free(f);
+    return 0;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char p[128];
+    path_in(p, sizeof p, name);
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, strlen(text), fp), strlen(text));
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* setenv(name, g_dir/file) */
+static void set_path(const char *var, const char *file)
+{
+    char p[128];
+    path_in(p, sizeof p, file);
+    setenv(var, p, 1);
+}
+
+/* setenv(name, "http://127.0.0.1:<port><path>") */
+static void set_url(const char *var, const char *path)
+{
+    char u[256];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d%s", g_port, path);
+    setenv(var, u, 1);
+}
+
+static void load_ok(mf__s3cfg *cfg)
+{
+    if (mf__s3cfg_load(cfg) != MF_OK)
+        fail_msg("load: %s", mf_error_last());
+}
+
+static void fetch_ok(mf__s3cfg *cfg)
+{
+    if (mf__s3creds_fetch(cfg) != MF_OK)
+        fail_msg("fetch: %s", mf_error_last());
+}
+
+/* A message must never hold a key id, secret or token the server or a
+ * file had, nor the credential_process command. */
+static const char *clean(const char *msg)
+{
+    static const char *const secrets[] = { "sEcReT",    "tOkEn",    "ASIA",    "ctr-Auth",
+                                           "AQAEAimds", "eyJhbGci", "CMDMARK", "LEAKED" };
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        if (strstr(msg, secrets[i]))
+            fail_msg("secret '%s' in message: %s", secrets[i], msg);
+    return msg;
+}
+
+/* Load (which must work), fetch (which must fail with `want`); the
+ * message, checked clean, and cfg unchanged. */
+static const char *fetch_err(mf__s3cfg *cfg, int want)
+{
+    load_ok(cfg);
+    const char *pending = cfg->pending;
+    int rc = mf__s3creds_fetch(cfg);
+    if (rc != want)
+        fail_msg("fetch: want %d, got %d: %s", want, rc, mf_error_last());
+    assert_null(cfg->access_key_id);
+    assert_ptr_equal(cfg->pending, pending);
+    return clean(mf_error_last());
+}
+
+static void has(const char *msg, const char *part)
+{
+    if (!strstr(msg, part))
+        fail_msg("'%s' not in: %s", part, msg);
+}
+
+static void has_url(const char *msg, const char *path)
+{
+    char u[256];
+    snprintf(u, sizeof u, "'http://127.0.0.1:%d%s'", g_port, path);
+    has(msg, u);
+}
+
+/* ---- web identity */
+
+static void web_identity_env(void **state)
+{
+    (void)state;
+    write_file("token", "\n  " WEB_TOKEN " \n"); /* trimmed; the inner space stays */
+    set_path("AWS_WEB_IDENTITY_TOKEN_FILE", "token");
+    setenv("AWS_ROLE_ARN", ROLE_ARN, 1);
+    setenv("AWS_ROLE_SESSION_NAME", "mf-test@session", 1);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+    set_url("AWS_ENDPOINT_URL", "/sts/not-this-one");
+    setenv("AWS_REGION", "eu-west-3", 1);
+
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "web-identity");
+    assert_string_equal(cfg.role_arn, ROLE_ARN);
+    assert_string_equal(cfg.role_session_name, "mf-test@session");
+    fetch_ok(&cfg);
+    assert_null(cfg.pending);
+    assert_string_equal(cfg.source, "web-identity");
+    assert_string_equal(cfg.access_key_id, "ASIASTSEXAMPLE");
+    assert_string_equal(cfg.secret_access_key, "sEcReTsts");
+    assert_string_equal(cfg.session_token, "tOkEnsts/mf-test@session");
+    assert_int_equal(cfg.expiration, STS_EXP);
+    assert_string_equal(cfg.region, "eu-west-3");
+    assert_int_equal(hits("/sts/ok"), 1);
+
+    /* expiring: within the margin, or past */
+    assert_true(mf__s3creds_expiring(&cfg, STS_EXP - 100, 300));
+    assert_false(mf__s3creds_expiring(&cfg, STS_EXP - 100, 60));
+    assert_true(mf__s3creds_expiring(&cfg, STS_EXP + 1, 0));
+    assert_true(mf__s3creds_expiring(&cfg, INT64_MAX, 300));
+
+    /* refresh: pending is gone, the source is fetched again (the token
+     * file is read again: rotate it to a wrong one and STS refuses) */
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.source, "web-identity");
+    assert_string_equal(cfg.session_token, "tOkEnsts/mf-test@session");
+    assert_int_equal(hits("/sts/ok"), 2);
+    write_file("token", "eyJhbGciOtherToken");
+    assert_int_equal(mf__s3creds_fetch(&cfg), MF_EIO);
+    const char *msg = clean(mf_error_last());
+    has(msg, "InvalidIdentityToken: Incorrect token audience");
+    /* a failed refresh leaves the credentials in place */
+    assert_string_equal(cfg.access_key_id, "ASIASTSEXAMPLE");
+    assert_string_equal(cfg.source, "web-identity");
+    mf__s3cfg_dispose(&cfg);
+}
+
+static void web_identity_profile(void **state)
+{
+    (void)state;
+    char conf[1024], tok[128];
+    write_file("token", WEB_TOKEN);
+    path_in(tok, sizeof tok, "token");
+    snprintf(conf, sizeof conf,
+             "[profile web]\n"
+             "role_arn = " ROLE_ARN "\n"
+             "web_identity_token_file = %s\n"
+             "region = us-west-2\n"
+             "sts =\n"
+             "  endpoint_url = http://127.0.0.1:%d/sts/ok\n"
+             "[profile env]\n"
+             "role_arn = arn:aws:iam::123456789012:role/other\n"
+             "web_identity_token_file = /nonexistent/token\n",
+             tok, g_port);
+    write_file("config", conf);
+    set_path("AWS_CONFIG_FILE", "config");
+    setenv("AWS_PROFILE", "web", 1);
+
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    int64_t before = (int64_t)time(NULL);
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "web-identity");
+    assert_null(cfg.role_session_name);
+    fetch_ok(&cfg);
+    /* the generated session name: libmetaflow-<unix time> */
+    const char *prefix = "tOkEnsts/libmetaflow-";
+    assert_memory_equal(cfg.session_token, prefix, strlen(prefix));
+    long long t = strtoll(cfg.session_token + strlen(prefix), NULL, 10);
+    assert_true(t >= before && t <= (int64_t)time(NULL));
+    assert_int_equal(cfg.expiration, STS_EXP);
+
+    /* per setting, the environment wins over the profile (botocore) */
+    setenv("AWS_PROFILE", "env", 1);
+    set_path("AWS_WEB_IDENTITY_TOKEN_FILE", "token");
+    setenv("AWS_ROLE_ARN", ROLE_ARN, 1);
+    set_url("AWS_ENDPOINT_URL", "/sts/ok"); /* the generic one serves STS too */
+    load_ok(&cfg);
+    assert_string_equal(cfg.role_arn, ROLE_ARN);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "ASIASTSEXAMPLE");
+    mf__s3cfg_dispose(&cfg);
+}
+
+static void web_identity_errors(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    write_file("token", WEB_TOKEN);
+    set_path("AWS_WEB_IDENTITY_TOKEN_FILE", "token");
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/not-allowed", 1);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+
+    const char *msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "web-identity");
+    has_url(msg, "/sts/ok");
+    has(msg, "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity");
+    has(msg, "role/not-allowed");
+    has(msg, "HTTP 403");
+
+    setenv("AWS_ROLE_ARN", ROLE_ARN, 1);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/error");
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "ExpiredTokenException: Token expired");
+    has_url(msg, "/sts/error");
+
+    /* Throttling is retried */
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/throttle/1");
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.secret_access_key, "sEcReTsts");
+    assert_int_equal(hits("/sts/throttle/1"), 2);
+
+    /* a DOCTYPE is refused before any entity is read */
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/doctype");
+    msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "DOCTYPE is not allowed");
+
+    /* a port nobody listens on (the server's own port, closed, is unknown:
+     * use port 1, which needs root to serve) */
+    setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1/sts", 1);
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "web-identity: STS AssumeRoleWithWebIdentity at 'http://127.0.0.1:1/sts'");
+
+    /* the token file */
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+    set_path("AWS_WEB_IDENTITY_TOKEN_FILE", "no-such-token");
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "web-identity: token file");
+    has(msg, "no-such-token");
+    write_file("token", " \n\t\n");
+    set_path("AWS_WEB_IDENTITY_TOKEN_FILE", "token");
+    msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "is empty");
+    mf__s3cfg_dispose(&cfg);
+}
+
+static void sts_url(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    mf_buf u = MF_BUF_INIT;
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent", 1);
+    setenv("AWS_ROLE_ARN", ROLE_ARN, 1);
+    setenv("AWS_REGION", "eu-west-3", 1);
+    load_ok(&cfg);
+    assert_int_equal(mf__s3creds_sts_url(&cfg, &u), MF_OK);
+    assert_string_equal(u.ptr, "https://sts.eu-west-3.amazonaws.com");
+    setenv("AWS_REGION", "cn-north-1", 1);
+    load_ok(&cfg);
+    assert_int_equal(mf__s3creds_sts_url(&cfg, &u), MF_OK);
+    assert_string_equal(u.ptr, "https://sts.cn-north-1.amazonaws.com.cn");
+    setenv("AWS_ENDPOINT_URL", "http://localstack:4566", 1);
+    load_ok(&cfg);
+    assert_int_equal(mf__s3creds_sts_url(&cfg, &u), MF_OK);
+    assert_string_equal(u.ptr, "http://localstack:4566");
+    setenv("AWS_ENDPOINT_URL_STS", "https://sts.example.com", 1);
+    load_ok(&cfg);
+    assert_int_equal(mf__s3creds_sts_url(&cfg, &u), MF_OK);
+    assert_string_equal(u.ptr, "https://sts.example.com");
+    setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+    load_ok(&cfg);
+    assert_int_equal(mf__s3creds_sts_url(&cfg, &u), MF_OK);
+    assert_string_equal(u.ptr, "https://sts.cn-north-1.amazonaws.com.cn");
+    mf_buf_dispose(&u);
+    mf__s3cfg_dispose(&cfg);
+}
+
+/* ---- container */
+
+static void container(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/auth");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_AUTH, 1);
+    /* no proxy for the container source (botocore): this one would fail */
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    setenv("HTTP_PROXY", "http://127.0.0.1:1", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "container");
+    fetch_ok(&cfg);
+    assert_null(cfg.pending);
+    assert_string_equal(cfg.source, "container");
+    assert_string_equal(cfg.access_key_id, "ASIACONTAINEREXAMPLE");
+    assert_string_equal(cfg.secret_access_key, "sEcReTcontainer/Key+1");
+    assert_string_equal(cfg.session_token, "tOkEncontainer");
+    assert_int_equal(cfg.expiration, CONTAINER_EXP);
+    assert_false(mf__s3creds_expiring(&cfg, CONTAINER_EXP - 3600, 300));
+    assert_true(mf__s3creds_expiring(&cfg, CONTAINER_EXP - 200, 300));
+
+    /* the token file wins over the variable and is trimmed (EKS Pod Identity) */
+    write_file("ctoken", CONTAINER_AUTH "\n");
+    set_path("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "ctoken");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ctr-Auth-wrong", 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "ASIACONTAINEREXAMPLE");
+
+    /* wrong or no token: the server's 401 */
+    write_file("ctoken", "ctr-Auth-wrong");
+    const char *msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "container");
+    has_url(msg, "/container/auth");
+    has(msg, "HTTP 401");
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "HTTP 401");
+    assert_int_equal(hits("/container/auth"), 4); /* 4xx are not retried */
+
+    /* a token that would split the header */
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ctr-Auth\r\nX-Injected: 1", 1);
+    msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    has(msg, "line break");
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+
+    /* localhost is allowed over http too */
+    char u[128];
+    snprintf(u, sizeof u, "http://localhost:%d/container/open", g_port);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", u, 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.session_token, "tOkEncontainer");
+
+    /* the relative URI goes to ECS's address (not reachable here) */
+    setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/3f7e-uuid", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.container_url, "http://169.254.170.2/v2/credentials/3f7e-uuid");
+    setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "@evil.example.com/x", 1);
+    assert_int_equal(mf__s3cfg_load(&cfg), MF_EINVAL);
+    has(mf_error_last(), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    mf__s3cfg_dispose(&cfg);
+}
+
+static void container_rules(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    /* plain http only to loopback and the ECS/EKS hosts; no request is made */
+    static const char *const refused[] = {
+        "http://example.com/creds",
+        "http://10.0.0.1/creds",
+        "http://169.254.170.3/creds",
+        "http://127.0.0.1.nip.io/creds",
+        "http://user:pw@example.com:80/creds?x=ctr-Auth",
+        "http://[fd00:ec2::24]/creds",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", refused[i], 1);
+        const char *msg = fetch_err(&cfg, MF_EINVAL);
+        has(msg, "container");
+        has(msg, "not allowed");
+    }
+    has(mf_error_last(), "host 'fd00:ec2::24'");
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://user:pw@example.com:80/creds?x=1", 1);
+    const char *msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "'http://example.com:80/creds'"); /* no user info, no query */
+    assert_null(strstr(msg, "pw"));
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "file:///etc/passwd", 1);
+    has(fetch_err(&cfg, MF_EINVAL), "not an http(s) URL");
+
+    /* https may go anywhere; TLS is verified with AWS_CA_BUNDLE's file */
+    char u[128];
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/container/open", g_port);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", u, 1);
+    set_path("AWS_CA_BUNDLE", "no-such-ca.pem");
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "no-such-ca.pem");
+    assert_non_null(strstr(cfg.ca_bundle, "no-such-ca.pem"));
+    unsetenv("AWS_CA_BUNDLE");
+
+    /* redirects are not followed */
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/redirect");
+    long open_before = hits("/container/open");
+    has(fetch_err(&cfg, MF_EIO), "HTTP 302");
+    assert_int_equal(hits("/container/open"), open_before);
+
+    /* bounded, well-formed, complete */
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/huge");
+    has(fetch_err(&cfg, MF_EIO), "larger than 65536 bytes");
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/garbage");
+    has(fetch_err(&cfg, MF_EINVAL), "not valid JSON (line 1, column");
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/partial");
+    has(fetch_err(&cfg, MF_EINVAL), "the response has no Token");
+
+    /* 5xx is retried (3 attempts, 1 s apart) */
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/flaky/1");
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "ASIACONTAINEREXAMPLE");
+    assert_int_equal(hits("/container/flaky/1"), 3);
+    mf__s3cfg_dispose(&cfg);
+}
+
+/* ---- IMDS */
+
+static void imds(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/ok/"); /* trailing '/' is fine */
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "imds");
+    assert_int_equal(cfg.imds_timeout_s, 1);
+    assert_int_equal(cfg.imds_attempts, 1);
+    fetch_ok(&cfg);
+    assert_null(cfg.pending);
+    assert_string_equal(cfg.source, "imds");
+    assert_string_equal(cfg.access_key_id, "ASIAIMDSEXAMPLE");
+    assert_string_equal(cfg.secret_access_key, "sEcReTimds");
+    assert_string_equal(cfg.session_token, "tOkEnimds");
+    assert_int_equal(cfg.expiration, IMDS_EXP);
+    /* one token, one role listing, one credentials request (all with the token:
+     * the server answers 401 without it) */
+    assert_int_equal(hits("/imds/ok/latest/api/token"), 1);
+    assert_int_equal(hits("/imds/ok/latest/meta-data/iam/security-credentials/"), 1);
+    assert_int_equal(hits("/imds/ok/latest/meta-data/iam/security-credentials/metaflow-role"), 1);
+
+    /* IMDSv1 when the token request is refused with 403, as botocore */
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/v1");
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "ASIAIMDSEXAMPLE");
+    setenv("AWS_EC2_METADATA_V1_DISABLED", "true", 1);
+    const char *msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "IMDSv1 is disabled");
+    has(msg, "token request: HTTP 403");
+    unsetenv("AWS_EC2_METADATA_V1_DISABLED");
+
+    /* settings */
+    setenv("AWS_METADATA_SERVICE_TIMEOUT", "5", 1);
+    setenv("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "3", 1);
+    load_ok(&cfg);
+    assert_int_equal(cfg.imds_timeout_s, 5);
+    assert_int_equal(cfg.imds_attempts, 3);
+    setenv("AWS_METADATA_SERVICE_TIMEOUT", "1.5", 1);
+    assert_int_equal(mf__s3cfg_load(&cfg), MF_EINVAL);
+    has(mf_error_last(), "AWS_METADATA_SERVICE_TIMEOUT '1.5'");
+    unsetenv("AWS_METADATA_SERVICE_TIMEOUT");
+    unsetenv("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
+    unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    load_ok(&cfg);
+    assert_string_equal(cfg.imds_endpoint, "http://169.254.169.254");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.imds_endpoint, "http://[fd00:ec2::254]");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ipv5", 1);
+    assert_int_equal(mf__s3cfg_load(&cfg), MF_EINVAL);
+    mf__s3cfg_dispose(&cfg);
+}
+
+static void imds_errors(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+
+    /* the no-credentials message a user without AWS keys sees */
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/norole");
+    const char *msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "no AWS credentials found in any source");
+    has(msg, "AWS_ACCESS_KEY_ID");
+    has(msg, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    has(msg, "shared credentials or config file (profile 'default')");
+    has(msg, "credential_process");
+    has(msg, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    has(msg, "EC2 instance metadata service");
+    has_url(msg, "/imds/norole");
+    has(msg, "no IAM role is attached to this instance (HTTP 404)");
+
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/error");
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "no AWS credentials found in any source");
+    has(msg, "role 'metaflow-role': AssumeRoleUnauthorizedAccess: EC2 cannot assume");
+
+    /* nothing listening: fails at once, without an IMDSv1 retry */
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1", 1);
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "no AWS credentials found in any source");
+    has(msg, "imds at 'http://127.0.0.1:1'");
+
+    /* a slow service: 1 s timeout */
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/slow");
+    setenv("AWS_EC2_METADATA_V1_DISABLED", "true", 1);
+    int64_t t0 = mf__mono_us();
+    msg = fetch_err(&cfg, MF_EIO);
+    int64_t took = mf__mono_us() - t0;
+    has(msg, "no AWS credentials found in any source");
+    has(msg, "timed out");
+    assert_true(took >= 900000 && took < 2500000);
+    unsetenv("AWS_EC2_METADATA_V1_DISABLED");
+
+    /* disabled: no request at all */
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/ok");
+    setenv("AWS_EC2_METADATA_DISABLED", "TRUE", 1);
+    long before = hits("/imds/ok/latest/api/token");
+    msg = fetch_err(&cfg, MF_ENOTFOUND);
+    has(msg, "no AWS credentials found in any source");
+    has(msg, "disabled by AWS_EC2_METADATA_DISABLED");
+    assert_int_equal(hits("/imds/ok/latest/api/token"), before);
+    /* anything but true is false (botocore) */
+    setenv("AWS_EC2_METADATA_DISABLED", "1", 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.source, "imds");
+    mf__s3cfg_dispose(&cfg);
+}
+
+/* ---- credential_process */
+
+static void process(void **state)
+{
+    (void)state;
+    char conf[2048], script[128];
+    path_in(script, sizeof script, "proc.sh");
+    write_file("proc.sh",
+               "case \"$1\" in\n"
+               "ok) printf '%s\\n' '{\"Version\": 1, \"AccessKeyId\": \"ASIAPROCEXAMPLE\", "
+               "\"SecretAccessKey\": \"sEcReTproc\", \"SessionToken\": \"tOkEnproc\", "
+               "\"Expiration\": \"2030-01-02T05:04:05+02:00\"}' ;;\n"
+               "static) echo '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", "
+               "\"SecretAccessKey\": \"sEcReTstatic\"}' ;;\n"
+               "v2) echo '{\"Version\": 2, \"AccessKeyId\": \"ASIAX\", \"SecretAccessKey\": "
+               "\"sEcReTx\"}' ;;\n"
+               "fail) echo 'vault unreachable: connection refused' >&2; exit 3 ;;\n"
+               "big) head -c 70000 /dev/zero | tr '\\0' ' ' ;;\n"
+               "env) printf '{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": "
+               "\"sEcReTenv\"}' \"$MF_TEST_KEY\" ;;\n"
+               "esac\n");
+    snprintf(conf, sizeof conf,
+             "[profile ok]\ncredential_process = /bin/sh %s ok # CMDMARK\n"
+             "[profile static]\ncredential_process = /bin/sh %s static\n"
+             "[profile v2]\ncredential_process = /bin/sh %s v2 CMDMARK\n"
+             "[profile fail]\ncredential_process = /bin/sh %s fail CMDMARK\n"
+             "[profile big]\ncredential_process = /bin/sh %s big CMDMARK\n"
+             "[profile env]\ncredential_process = /bin/sh %s env\n",
+             script, script, script, script, script, script);
+    write_file("config", conf);
+    set_path("AWS_CONFIG_FILE", "config");
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+
+    setenv("AWS_PROFILE", "ok", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "process");
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.source, "process");
+    assert_string_equal(cfg.access_key_id, "ASIAPROCEXAMPLE");
+    assert_string_equal(cfg.secret_access_key, "sEcReTproc");
+    assert_string_equal(cfg.session_token, "tOkEnproc");
+    assert_int_equal(cfg.expiration, CONTAINER_EXP); /* 05:04:05+02:00 is 03:04:05Z */
+
+    setenv("AWS_PROFILE", "static", 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "AKIAPROC");
+    assert_null(cfg.session_token);
+    assert_int_equal(cfg.expiration, 0);
+    assert_false(mf__s3creds_expiring(&cfg, INT64_MAX, 300));
+
+    /* the child has the environment */
+    setenv("AWS_PROFILE", "env", 1);
+    setenv("MF_TEST_KEY", "AKIAFROMENV", 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "AKIAFROMENV");
+    unsetenv("MF_TEST_KEY");
+
+    setenv("AWS_PROFILE", "v2", 1);
+    const char *msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "process");
+    has(msg, "profile 'v2'");
+    has(msg, "only Version 1 is supported");
+
+    setenv("AWS_PROFILE", "fail", 1);
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "profile 'fail' exited with status 3: vault unreachable: connection refused");
+
+    setenv("AWS_PROFILE", "big", 1);
+    msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "wrote more than 65536 bytes");
+    mf__s3cfg_dispose(&cfg);
+}
+
+static void time_offsets(void **state)
+{
+    (void)state;
+    int64_t t;
+    assert_int_equal(mf__s3cfg_parse_time("2030-01-02T03:04:05Z", &t), MF_OK);
+    assert_int_equal(t, CONTAINER_EXP);
+    assert_int_equal(mf__s3cfg_parse_time("2030-01-02T05:04:05+02:00", &t), MF_OK);
+    assert_int_equal(t, CONTAINER_EXP);
+    assert_int_equal(mf__s3cfg_parse_time("2030-01-02T01:34:05-0130", &t), MF_OK);
+    assert_int_equal(t, CONTAINER_EXP);
+    assert_int_equal(mf__s3cfg_parse_time("2030-01-02T03:04:05.999999", &t), MF_OK);
+    assert_int_equal(t, CONTAINER_EXP);
+    static const char *const bad[] = { "2030-01-02T03:04:05+2",
+                                       "2030-01-02T03:04:05+02:0",
+                                       "2030-01-02T03:04:05+24:00",
+                                       "2030-01-02T03:04:05 Z",
+                                       "2030-01-02",
+                                       "2030-13-02T03:04:05Z" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (mf__s3cfg_parse_time(bad[i], &t) != MF_EINVAL)
+            fail_msg("accepted '%s'", bad[i]);
+}
+
+/* ---- the rest */
+
+static void unsupported(void **state)
+{
+    (void)state;
+    write_file("config", "[profile role]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+                         "[profile base]\naws_access_key_id = AKIDBASE\n"
+                         "aws_secret_access_key = sEcReTbase\n"
+                         "[profile sso]\nsso_session = corp\n");
+    set_path("AWS_CONFIG_FILE", "config");
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    setenv("AWS_PROFILE", "role", 1);
+    const char *msg = fetch_err(&cfg, MF_ENOTSUP);
+    has(msg, "AWS profile 'role' assumes a role");
+    has(msg, "static keys");
+    has(msg, "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN)");
+    setenv("AWS_PROFILE", "sso", 1);
+    msg = fetch_err(&cfg, MF_ENOTSUP);
+    has(msg, "AWS profile 'sso' uses IAM Identity Center");
+    has(msg, "static keys");
+    has(msg, "web identity");
+
+    /* static keys: nothing to fetch, even when they expire */
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "sEcReTENV", 1);
+    setenv("AWS_CREDENTIAL_EXPIRATION", "2030-01-02T03:04:05Z", 1);
+    load_ok(&cfg);
+    assert_true(mf__s3creds_expiring(&cfg, CONTAINER_EXP, 0));
+    assert_int_equal(mf__s3creds_fetch(&cfg), MF_EINVAL);
+    msg = clean(mf_error_last());
+    has(msg, "AWS credentials from environment cannot be fetched again");
+    assert_string_equal(cfg.secret_access_key, "sEcReTENV");
+    mf__s3cfg_dispose(&cfg);
+
+    mf__s3cfg empty = MF__S3CFG_INIT;
+    assert_false(mf__s3creds_expiring(&empty, 0, 0));
+    assert_int_equal(mf__s3creds_fetch(&empty), MF_EINVAL);
+}
+
+/* Fetches into separate configurations from several threads at once. */
+typedef struct job {
+    mf__s3cfg cfg;
+    int rc;
+    char msg[256];
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    j->rc = mf__s3creds_fetch(&j->cfg);
+    if (j->rc != MF_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", mf_error_last());
+    return NULL;
+}
+
+static void threads(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    job jobs[N];
+    pthread_t th[N];
+    write_file("token", WEB_TOKEN);
+    for (int i = 0; i < N; i++) {
+        unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+        unsetenv("AWS_ROLE_ARN");
+        if (i % 3 == 0) {
+            set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/open");
+        } else if (i % 3 == 1) {
+            set_path("AWS_WEB_IDENTITY_TOKEN_FILE", "token");
+            setenv("AWS_ROLE_ARN", ROLE_ARN, 1);
+            set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+        } else {
+            set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/ok");
+        }
+        jobs[i].cfg = (mf__s3cfg)MF__S3CFG_INIT;
+        load_ok(&jobs[i].cfg);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (jobs[i].rc != MF_OK)
+            fail_msg("job %d: %s", i, jobs[i].msg);
+        static const char *const want[] = { "ASIACONTAINEREXAMPLE", "ASIASTSEXAMPLE",
+                                            "ASIAIMDSEXAMPLE" };
+        assert_string_equal(jobs[i].cfg.access_key_id, want[i % 3]);
+        mf__s3cfg_dispose(&jobs[i].cfg);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s PYTHON3 creds_server.py\n", argv[0]);
+        return 2;
+    }
+    g_python = argv[1];
+    g_script = argv[2];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(web_identity_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(web_identity_profile, setup, teardown),
+        cmocka_unit_test_setup_teardown(web_identity_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(sts_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(container, setup, teardown),
+        cmocka_unit_test_setup_teardown(container_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(imds, setup, teardown),
+        cmocka_unit_test_setup_teardown(imds_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(process, setup, teardown),
+        cmocka_unit_test(time_offsets),
+        cmocka_unit_test_setup_teardown(unsupported, setup, teardown),
+        cmocka_unit_test_setup_teardown(threads, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}
