@@ -293,6 +293,45 @@ MF_EXTERN(int) mf_task_put_parts(mf_task *task, const char *name,
                                  uint32_t flags);
 
 /**
+ * Read callback of mf_task_put_stream(): fill up to `cap` bytes of `buf`
+ * (`cap` > 0) with the next bytes of the value.
+ * @param[out] buf     where to put the bytes; valid only during the call.
+ * @param[in]  payload the `payload` given to mf_task_put_stream().
+ * @return the count of bytes put in `buf` (1 .. `cap`; fewer than `cap` is
+ *         fine), 0 at the end of the value, or a negative value to abort
+ *         (the put then fails with MF_EUSER).
+ * @since 0.1
+ */
+typedef int64_t (*mf_read_cb)(void *buf, size_t cap, void *payload);
+
+/**
+ * Store an artifact whose bytes come from a callback, for values larger
+ * than memory. The value is cut, hashed, compressed and written while it is
+ * read, by the same pool of threads as mf_task_put(), through a window of
+ * about (threads + 2) x 4 MiB, at most 40 MiB, whatever the value's size
+ * (plus the threads' compression buffers and the value's chunk list, about
+ * 50 bytes per MiB). The result is exactly that of mf_task_put() with the
+ * same bytes and flags: the same content key, blobs and manifest entry
+ * (values under 1 KiB are inlined unless MF_PUT_NO_INLINE).
+ * @param[in] name     as mf_task_put().
+ * @param[in] encoding as mf_task_put().
+ * @param[in] read     called on the calling thread, in order, until it
+ *                     returns 0 or a negative value, never after that.
+ *                     It may call libmetaflow, but not on `task`.
+ * @param[in] payload  passed to `read` as is.
+ * @param[in] flags    MF_PUT_RAW, MF_PUT_NO_INLINE, as mf_task_put().
+ * @return MF_OK, MF_EINVAL (naming the artifact: bad name or encoding, NULL
+ *         `read`, or `read` returned more than `cap`), MF_ESTATE (task
+ *         committed or read-only), MF_EUSER (`read` returned a negative
+ *         value), MF_EIO, MF_ENOMEM.
+ * @note On failure nothing visible changes: the name is not added (an
+ *       earlier put of it stays). Blobs already written are left to mf_gc().
+ * @since 0.1
+ */
+MF_EXTERN(int) mf_task_put_stream(mf_task *task, const char *name, const char *encoding,
+                                  mf_read_cb read, void *payload, uint32_t flags);
+
+/**
  * Commit the attempt: write its manifest atomically (status, artifacts)
  * and record it in the index. After this the task is read-only.
  * @param status MF_TASK_SUCCEEDED or MF_TASK_FAILED.
@@ -366,6 +405,41 @@ MF_EXTERN(int) mf_artifact_read(mf_artifact *artifact, uint32_t part, mf_buf *ou
  */
 MF_EXTERN(int) mf_artifact_read_range(mf_artifact *artifact, uint32_t part,
                                       uint64_t off, uint64_t len, mf_buf *out);
+
+/**
+ * Write callback of mf_artifact_read_stream(): consume `len` bytes (> 0).
+ * @param[in] buf     the bytes; valid only during the call.
+ * @param[in] payload the `payload` given to mf_artifact_read_stream().
+ * @return 0 to go on, non-zero to stop (the read then fails with MF_EUSER).
+ * @since 0.1
+ */
+typedef int (*mf_write_cb)(const void *buf, size_t len, void *payload);
+
+/**
+ * Write bytes [off, off + len) of a part to a callback, in order, without
+ * holding the part in memory: the chunks of a large value are fetched and
+ * verified in parallel a few at a time (at most about (threads + 2) x 4 MiB
+ * in flight) whatever its size. Every byte passed to `write` has been
+ * checked against its blob's checksum, as by mf_artifact_read(); the chunks
+ * at the edges of a range are read whole for that.
+ * @param[in] off     first byte.
+ * @param[in] len     byte count, clamped to the part's end; UINT64_MAX
+ *                    (MF_DS_TO_END) for the rest of the part.
+ * @param[in] write   called on the calling thread with consecutive pieces
+ *                    of the range: one call for an inline or single-blob
+ *                    value, one per chunk (at most 4 MiB as this library
+ *                    writes them) for a chunked one; never for an empty
+ *                    range. It may call libmetaflow, but not on `artifact`.
+ * @param[in] payload passed to `write` as is.
+ * @return MF_OK, MF_EINVAL (NULL artifact or `write`), MF_ERANGE (no such
+ *         part, or `off` past the end), MF_EUSER (`write` returned
+ *         non-zero), MF_ECORRUPT (naming the artifact), MF_EIO, MF_ENOMEM.
+ * @note A failure can come after part of the range was written.
+ * @since 0.1
+ */
+MF_EXTERN(int) mf_artifact_read_stream(mf_artifact *artifact, uint32_t part,
+                                       uint64_t off, uint64_t len,
+                                       mf_write_cb write, void *payload);
 
 /**
  * Borrow a part's bytes without copying: one contiguous, read-only mapping.

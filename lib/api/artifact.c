@@ -120,6 +120,18 @@ MF_EXTERN(int) mf_artifact_read(mf_artifact *a, uint32_t part, mf_buf *out)
     return wrap(a, rc);
 }
 
+/* A range of a part: MF_ERANGE past its end, `len` clamped to it. */
+static int clamp_range(const mf_artifact *a, const mf__part *p, uint64_t off, uint64_t *len)
+{
+    if (off > p->size)
+        return mf__error_set(MF_ERANGE, "artifact '%s' of task '%s': offset %llu is past its "
+                             "%llu bytes", a->name, a->owner, (unsigned long long)off,
+                             (unsigned long long)p->size);
+    if (*len > p->size - off)
+        *len = p->size - off;
+    return MF_OK;
+}
+
 MF_EXTERN(int) mf_artifact_read_range(mf_artifact *a, uint32_t part, uint64_t off,
                                       uint64_t len, mf_buf *out)
 {
@@ -129,17 +141,37 @@ MF_EXTERN(int) mf_artifact_read_range(mf_artifact *a, uint32_t part, uint64_t of
     if (!out)
         return mf__error_set(MF_EINVAL, "mf_artifact_read_range: out is NULL");
     const mf__part *p = &a->parts[part];
-    if (off > p->size)
-        return mf__error_set(MF_ERANGE, "artifact '%s' of task '%s': offset %llu is past its "
-                             "%llu bytes", a->name, a->owner, (unsigned long long)off,
-                             (unsigned long long)p->size);
-    if (len > p->size - off)
-        len = p->size - off;
+    if ((rc = clamp_range(a, p, off, &len)) != MF_OK)
+        return rc;
     if (p->inline_data)
         return mf__buf_set(out, p->inline_data + off, (size_t)len);
     /* Whole reads and maps compare the stored size with the manifest's;
      * a range must too, or a damaged store would read short. */
     return wrap(a, mf__store_get_range(a->engine->store, p->key, p->size, off, len, out));
+}
+
+MF_EXTERN(int) mf_artifact_read_stream(mf_artifact *a, uint32_t part, uint64_t off,
+                                       uint64_t len, mf_write_cb write, void *payload)
+{
+    int rc = check_part(a, part, "mf_artifact_read_stream");
+    if (rc)
+        return rc;
+    if (!write)
+        return mf__error_set(MF_EINVAL, "artifact '%s' of task '%s': the write callback is NULL",
+                             a->name, a->owner);
+    const mf__part *p = &a->parts[part];
+    if ((rc = clamp_range(a, p, off, &len)) != MF_OK)
+        return rc;
+    if (!p->inline_data)
+        return wrap(a, mf__store_get_stream(a->engine->store, p->key, p->size, off, len, write,
+                                            payload));
+    if (len == 0)
+        return MF_OK;
+    int w = write(p->inline_data + off, (size_t)len, payload);
+    if (w != 0)
+        return mf__error_set(MF_EUSER, "artifact '%s' of task '%s': the write callback stopped "
+                             "the read (returned %d)", a->name, a->owner, w);
+    return MF_OK;
 }
 
 MF_EXTERN(int) mf_artifact_map(mf_artifact *a, uint32_t part, const void **ptr, uint64_t *len)

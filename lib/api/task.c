@@ -202,13 +202,13 @@ static int store_part(mf_task *t, const void *data, uint64_t len, uint32_t flags
     return mf__store_put(t->engine->store, data, len, flags | (oob ? MF_PUT_RAW : 0), p->key);
 }
 
-MF_EXTERN(int) mf_task_put_parts(mf_task *t, const char *name, const char *encoding,
-                                 const void *const *parts, const uint64_t *lens,
-                                 uint32_t nparts, uint32_t flags)
+/* What every put checks first: a task that takes artifacts, a valid name
+ * and encoding. `fn` names the entry point for a NULL task. */
+static int check_put(mf_task *t, const char *name, const char *encoding, const char *fn)
 {
     int rc;
     if (!t)
-        return mf__error_set(MF_EINVAL, "mf_task_put: task is NULL");
+        return mf__error_set(MF_EINVAL, "%s: task is NULL", fn);
     if ((rc = mf__check_artifact_name(name)) != MF_OK)
         return rc;
     if ((rc = check_encoding(encoding)) != MF_OK)
@@ -216,6 +216,16 @@ MF_EXTERN(int) mf_task_put_parts(mf_task *t, const char *name, const char *encod
     if (!t->writable)
         return mf__error_set(MF_ESTATE, "task '%s' is %s: cannot put artifact '%s'",
                              t->pathspec, t->committed ? "committed" : "read-only", name);
+    return MF_OK;
+}
+
+MF_EXTERN(int) mf_task_put_parts(mf_task *t, const char *name, const char *encoding,
+                                 const void *const *parts, const uint64_t *lens,
+                                 uint32_t nparts, uint32_t flags)
+{
+    int rc = check_put(t, name, encoding, "mf_task_put");
+    if (rc)
+        return rc;
     if (nparts == 0 || !parts || !lens)
         return mf__error_set(MF_EINVAL, "artifact '%s': no parts", name);
     for (uint32_t i = 0; i < nparts; i++)
@@ -389,6 +399,42 @@ MF_EXTERN(int) mf_task_put(mf_task *t, const char *name, const char *encoding,
     const void *parts[1] = {data};
     uint64_t lens[1] = {len};
     return mf_task_put_parts(t, name, encoding, parts, lens, 1, flags);
+}
+
+MF_EXTERN(int) mf_task_put_stream(mf_task *t, const char *name, const char *encoding,
+                                  mf_read_cb read, void *payload, uint32_t flags)
+{
+    int rc = check_put(t, name, encoding, "mf_task_put_stream");
+    if (rc)
+        return rc;
+    if (!read)
+        return mf__error_set(MF_EINVAL, "artifact '%s': the read callback is NULL", name);
+
+    mf__martifact a;
+    memset(&a, 0, sizeof a);
+    a.parts = calloc(1, sizeof *a.parts);
+    a.name = mf__strdup(name);
+    a.encoding = mf__strdup(encoding);
+    if (!a.parts || !a.name || !a.encoding) {
+        martifact_clear(&a);
+        return mf__error_oom();
+    }
+    a.nparts = 1;
+    /* A value the store only collected (a few MiB at most) is stored as
+     * mf_task_put() stores a buffer, so both give the same part. */
+    mf_buf small = MF_BUF_INIT;
+    bool stored = false;
+    mf__part *p = &a.parts[0];
+    rc = mf__store_put_stream(t->engine->store, read, payload, flags, &small, &stored, p->key,
+                              &p->size);
+    if (rc == MF_OK && !stored)
+        rc = store_part(t, small.ptr ? small.ptr : "", small.size, flags, false, p);
+    mf_buf_dispose(&small);
+    if (rc) {
+        martifact_clear(&a);
+        return mf__error_wrap("artifact '%s' of task '%s'", name, t->pathspec);
+    }
+    return insert_artifact(t, &a);
 }
 
 int mf__api_task_record(const mf__manifest *m, mf__task_record *out)

@@ -572,6 +572,20 @@ int mf__store_get(mf_store *st, const uint8_t key[MF_SHA256_LEN], mf_buf *out)
     return rc;
 }
 
+int mf__value_range(const mf__value *v, uint64_t size, uint64_t off, uint64_t *len)
+{
+    if (size != MF_STORE_ANY_SIZE && v->size != size)
+        return mf__error_set(MF_ECORRUPT, "stored value has %llu bytes, the manifest says %llu",
+                             (unsigned long long)v->size, (unsigned long long)size);
+    if (off > v->size)
+        return mf__error_set(MF_ERANGE, "blob '%s': offset %llu past the end (%llu bytes)",
+                             v->top.dskey, (unsigned long long)off,
+                             (unsigned long long)v->size);
+    if (*len > v->size - off)
+        *len = v->size - off;
+    return MF_OK;
+}
+
 int mf__store_get_range(mf_store *st, const uint8_t key[MF_SHA256_LEN], uint64_t size,
                         uint64_t off, uint64_t len, mf_buf *out)
 {
@@ -581,18 +595,9 @@ int mf__store_get_range(mf_store *st, const uint8_t key[MF_SHA256_LEN], uint64_t
         mf__buf_clear(out);
         return rc;
     }
-    if (size != MF_STORE_ANY_SIZE && v.size != size) {
-        rc = mf__error_set(MF_ECORRUPT, "stored value has %llu bytes, the manifest says %llu",
-                           (unsigned long long)v.size, (unsigned long long)size);
+    if ((rc = mf__value_range(&v, size, off, &len)) != MF_OK) {
         mf__buf_clear(out);
-    } else if (off > v.size) {
-        mf__buf_clear(out);
-        rc = mf__error_set(MF_ERANGE, "blob '%s': offset %llu past the end (%llu bytes)",
-                           v.top.dskey, (unsigned long long)off,
-                           (unsigned long long)v.size);
     } else {
-        if (len > v.size - off)
-            len = v.size - off;
         rc = grow_out(out, len);
         if (rc == MF_OK)
             rc = mf__value_read(&v, off, len, (uint8_t *)out->ptr);
@@ -626,11 +631,8 @@ static bool blob_whole(mf_store *st, const char *dskey)
     return ok;
 }
 
-/* Store data as one blob of kind data and return its key. `probe`: decide
- * the codec by a sample first (false when the caller already knows the
- * data compresses). */
-static int put_blob(mf_store *st, mf__codec_ctx *cc, const uint8_t *data, size_t len,
-                    bool raw_only, uint8_t key[MF_SHA256_LEN])
+int mf__blob_put_data(mf_store *st, mf__codec_ctx *cc, const uint8_t *data, size_t len,
+                      bool raw_only, uint8_t key[MF_SHA256_LEN])
 {
     int rc = mf__sha256(data, len, key);
     if (rc != MF_OK)
@@ -702,40 +704,37 @@ static int put_worker(mf__pool *pool, void *arg, unsigned worker)
         e->len = cut;
         pc->cursor += cut;
         pthread_mutex_unlock(&pc->lock);
-        rc = put_blob(pc->st, cc, p, cut, pc->raw_only, e->key);
+        rc = mf__blob_put_data(pc->st, cc, p, cut, pc->raw_only, e->key);
     }
     mf__store_cc_put(pc->st, cc);
     return rc;
 }
 
-static int put_chunked(mf_store *st, const uint8_t *data, uint64_t len, bool raw_only,
-                       uint8_t key[MF_SHA256_LEN])
+int mf__chunk_mode_aligned(mf_store *st, const uint8_t *data, uint64_t len, bool raw_only,
+                           bool *aligned)
 {
-    put_ctx pc = { .st = st, .data = data, .len = len, .raw_only = raw_only };
-    mf__codec_ctx *cc = mf__store_cc_get(st);
-    if (!cc)
-        return MF_ENOMEM;
     /* Incompressible data is cut at page multiples so its raw chunks can
      * be mapped side by side as one region; compressible data is cut
      * anywhere, which also survives insertions. */
-    pc.aligned = raw_only || !mf__codec_probe(cc, data, len);
-    mf__store_cc_put(st, cc);
-    pc.cap = (size_t)(len / MF__CHUNK_MIN) + 2;
-    pc.ents = calloc(pc.cap, sizeof *pc.ents);
-    if (!pc.ents)
-        return mf__error_oom();
-    pthread_mutex_init(&pc.lock, NULL);
-    int rc = mf__pool_run(pc.cap,
-                          mf__pool_threads((size_t)(len / MF__CHUNK_AVG) + 1, MF__POOL_IO),
-                          put_worker, &pc);
-    pthread_mutex_destroy(&pc.lock);
-    if (rc == MF_OK && pc.cursor != len)
-        rc = mf__error_set(MF_ERROR, "store: chunking stopped early");
-    mf_buf list = MF_BUF_INIT;
-    if (rc == MF_OK) {
-        mf__chunklist cl = { len, pc.aligned ? MF__CL_FLAG_ALIGNED : 0, pc.n, pc.ents };
-        rc = mf__chunklist_encode(&cl, &list);
+    if (raw_only) {
+        *aligned = true;
+        return MF_OK;
     }
+    mf__codec_ctx *cc = mf__store_cc_get(st);
+    if (!cc)
+        return MF_ENOMEM;
+    size_t n = len < MF__CHUNK_PROBE_PREFIX ? (size_t)len : MF__CHUNK_PROBE_PREFIX;
+    *aligned = !mf__codec_probe(cc, data, n);
+    mf__store_cc_put(st, cc);
+    return MF_OK;
+}
+
+int mf__chunklist_put(mf_store *st, const mf__chunk_ent *ents, size_t n, uint64_t total,
+                      bool aligned, uint8_t key[MF_SHA256_LEN])
+{
+    mf_buf list = MF_BUF_INIT;
+    mf__chunklist cl = { total, aligned ? MF__CL_FLAG_ALIGNED : 0, n, (mf__chunk_ent *)ents };
+    int rc = mf__chunklist_encode(&cl, &list);
     if (rc == MF_OK)
         rc = chunklist_key(list.ptr, list.size, key);
     if (rc == MF_OK) {
@@ -744,6 +743,28 @@ static int put_chunked(mf_store *st, const uint8_t *data, uint64_t len, bool raw
         rc = mf__blob_write(st, key, &h, list.ptr, true);
     }
     mf_buf_dispose(&list);
+    return rc;
+}
+
+static int put_chunked(mf_store *st, const uint8_t *data, uint64_t len, bool raw_only,
+                       uint8_t key[MF_SHA256_LEN])
+{
+    put_ctx pc = { .st = st, .data = data, .len = len, .raw_only = raw_only };
+    int rc = mf__chunk_mode_aligned(st, data, len, raw_only, &pc.aligned);
+    if (rc != MF_OK)
+        return rc;
+    pc.cap = (size_t)(len / MF__CHUNK_MIN) + 2;
+    pc.ents = calloc(pc.cap, sizeof *pc.ents);
+    if (!pc.ents)
+        return mf__error_oom();
+    pthread_mutex_init(&pc.lock, NULL);
+    rc = mf__pool_run(pc.cap, mf__pool_threads((size_t)(len / MF__CHUNK_AVG) + 1, MF__POOL_IO),
+                      put_worker, &pc);
+    pthread_mutex_destroy(&pc.lock);
+    if (rc == MF_OK && pc.cursor != len)
+        rc = mf__error_set(MF_ERROR, "store: chunking stopped early");
+    if (rc == MF_OK)
+        rc = mf__chunklist_put(st, pc.ents, pc.n, len, pc.aligned, key);
     free(pc.ents);
     return rc;
 }
@@ -761,8 +782,8 @@ int mf__store_put(mf_store *st, const void *data, uint64_t len, uint32_t flags,
     mf__codec_ctx *cc = mf__store_cc_get(st);
     if (!cc)
         return MF_ENOMEM;
-    int rc = put_blob(st, cc, len ? data : (const uint8_t *)"", (size_t)len, raw_only,
-                      key_out);
+    int rc = mf__blob_put_data(st, cc, len ? data : (const uint8_t *)"", (size_t)len,
+                               raw_only, key_out);
     mf__store_cc_put(st, cc);
     return rc;
 }

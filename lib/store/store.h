@@ -46,6 +46,33 @@ bool mf__store_parse_manifest_key(const char *key, mf_buf *flow, mf_buf *run_id,
 int mf__store_put(mf_store *store, const void *data, uint64_t len, uint32_t flags,
                   uint8_t key_out[MF_SHA256_LEN]);
 
+/*
+ * Store a value read from `read` (mf_task_put_stream) with memory bounded
+ * independently of its size. The result is exactly mf__store_put()'s for
+ * the same bytes and flags. A value of at most MF_STORE_STREAM_HOLD bytes
+ * is only collected: `*stored` is false and `small` holds its bytes, for
+ * the caller to store as it stores any buffer (inline or mf__store_put).
+ * A longer one is stored: `*stored` is true, `key_out` is its key and
+ * `small` is left empty. `*size_out` is the value's size either way.
+ * `read` is called on this thread only. MF_EUSER when it returns < 0,
+ * MF_EINVAL when it returns more than it was asked for.
+ */
+#define MF_STORE_STREAM_HOLD (16u << 20)
+int mf__store_put_stream(mf_store *store, mf_read_cb read, void *payload, uint32_t flags,
+                         mf_buf *small, bool *stored, uint8_t key_out[MF_SHA256_LEN],
+                         uint64_t *size_out);
+
+/*
+ * Write bytes [off, off+len) of a value (clamped; MF_ERANGE if off > size)
+ * to `write` in order, on this thread, every byte verified by its blob's
+ * checksum (the chunks at the edges of a range are read whole). Chunks are
+ * fetched in parallel a few at a time, so memory stays bounded whatever the
+ * value's size; a value that is one blob comes in one call. `size` as for
+ * mf__store_get_range(). MF_EUSER when `write` returns non-zero.
+ */
+int mf__store_get_stream(mf_store *store, const uint8_t key[MF_SHA256_LEN], uint64_t size,
+                         uint64_t off, uint64_t len, mf_write_cb write, void *payload);
+
 /* Read a whole value, verifying checksums (MF_ECORRUPT naming the key). */
 int mf__store_get(mf_store *store, const uint8_t key[MF_SHA256_LEN], mf_buf *out);
 

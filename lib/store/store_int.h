@@ -213,6 +213,33 @@ int mf__value_open(mf__value *v, mf_store *st, const uint8_t key[MF_SHA256_LEN])
  * partial reads of raw blobs are not (no checksum covers a part). */
 int mf__value_read(mf__value *v, uint64_t off, uint64_t len, uint8_t *dst);
 void mf__value_close(mf__value *v);
+/* Check a read of [off, off + *len) of an open value whose reference says
+ * `size` bytes (MF_STORE_ANY_SIZE: unknown): MF_ECORRUPT for another size,
+ * MF_ERANGE for an offset past the end; else clamps *len and gives MF_OK. */
+int mf__value_range(const mf__value *v, uint64_t size, uint64_t off, uint64_t *len);
+
+/* ---- writing values (store.c), shared by whole puts and streamed ones
+ * (stream.c), which must store the same blobs under the same keys. */
+
+/* Store `data` as one data blob (codec chosen per blob, put-if-absent) and
+ * return its key: a value up to MF_STORE_CHUNK_THRESHOLD, or one chunk. */
+int mf__blob_put_data(mf_store *st, mf__codec_ctx *cc, const uint8_t *data, size_t len,
+                      bool raw_only, uint8_t key[MF_SHA256_LEN]);
+
+/* The cut mode of a chunked value comes from probing its first
+ * MF__CHUNK_PROBE_PREFIX bytes (all of a shorter value), not samples spread
+ * over the whole value: a stream of unknown length can then decide exactly
+ * as a buffer of the same bytes does, and both get the same key. A value
+ * whose head and tail differ may so get the other mode than its whole
+ * would; modes only affect dedupe and mapping, never what is read back. */
+#define MF__CHUNK_PROBE_PREFIX (16u << 20)
+/* `data` holds at least min(len, MF__CHUNK_PROBE_PREFIX) bytes. */
+int mf__chunk_mode_aligned(mf_store *st, const uint8_t *data, uint64_t len, bool raw_only,
+                           bool *aligned);
+/* Write the chunk list of a value of `total` bytes cut into ents[0..n)
+ * (keys and lengths) and return the value's key. */
+int mf__chunklist_put(mf_store *st, const mf__chunk_ent *ents, size_t n, uint64_t total,
+                      bool aligned, uint8_t key[MF_SHA256_LEN]);
 
 /* Write one blob put-if-absent: header (hdr_len bytes, zero padded) then
  * the payload. MF_EEXISTS from the backend counts as success. */
