@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "datastore.h"
+#include "s3/s3.h"
 
 #define NAME_MAX_LEN 64
 
@@ -27,6 +28,12 @@ static int fs_factory(mf_datastore **out, const char *root, void *payload)
     return mf__fs_open(out, root);
 }
 
+static int s3_factory(mf_datastore **out, const char *root, void *payload)
+{
+    (void)payload;
+    return mf__s3_open(out, root);
+}
+
 /* Built-ins are not in the list and cannot be unregistered: every host
  * relies on "fs" being there, and one test or plugin removing it would
  * break every other user in the process. */
@@ -36,6 +43,7 @@ static const struct {
 } builtins[] = {
     { "fs", fs_factory },
     { "local", fs_factory },
+    { "s3", s3_factory },
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -62,6 +62,7 @@ Standard library only; works with any Python >= 3.8.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -86,7 +87,7 @@ S3_ERRORS = {
     503: ("SlowDown", "Please reduce your request rate."),
     504: ("GatewayTimeout", "Gateway timeout (injected)."),
 }
-REASONS = {500: "Internal Server Error", 502: "Bad Gateway",
+REASONS = {400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway",
            503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -192,9 +193,15 @@ def _rst(sock: socket.socket) -> None:
     sock.close()
 
 
-def s3_error_response(status: int, method: str = "GET", keep_alive: bool = True) -> bytes:
-    """A complete S3-looking XML error response."""
-    code, msg = S3_ERRORS.get(status, ("InjectedError", "Injected fault."))
+def s3_error_response(status: int, method: str = "GET", keep_alive: bool = True,
+                      code: Optional[str] = None) -> bytes:
+    """A complete S3-looking XML error response (`code` overrides the
+    status's usual S3 code)."""
+    default, msg = S3_ERRORS.get(status, ("InjectedError", "Injected fault."))
+    if code is None:
+        code = default
+    elif code == "XAmzContentSHA256Mismatch":
+        msg = "The provided 'x-amz-content-sha256' header does not match what was computed."
     rid = uuid.uuid4().hex[:16].upper()
     body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             f"<Error><Code>{code}</Code><Message>{msg}</Message>"
@@ -247,7 +254,9 @@ class FaultProxy:
     """
 
     def __init__(self, upstream: str, port: int = 0, control_port: int = 0,
-                 rules: Optional[List[dict]] = None, log_limit: int = 1000):
+                 rules: Optional[List[dict]] = None, log_limit: int = 1000,
+                 check_payload_hash: bool = False, tls_cert: Optional[str] = None,
+                 tls_key: Optional[str] = None):
         u = urlsplit(upstream if "//" in upstream else "http://" + upstream)
         self.upstream = (u.hostname or HOST, u.port or 80)
         self._port = port
@@ -265,6 +274,19 @@ class FaultProxy:
         self._client_socks: set = set()
         self.url = ""
         self.control_url = ""
+        # moto does not compare x-amz-content-sha256 with the body; AWS
+        # does (400 XAmzContentSHA256Mismatch), and so does the proxy when
+        # asked.
+        self._check_hash = check_payload_hash
+        # With a certificate the proxy speaks TLS to its clients (https://)
+        # and plain HTTP to the upstream.
+        self._tls = None
+        if tls_cert:
+            import ssl
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(tls_cert, tls_key)
+        self._hash_checked = 0
+        self._hash_mismatches = 0
         if rules:
             self.set_rules(rules)
 
@@ -294,6 +316,8 @@ class FaultProxy:
     def stats(self) -> dict:
         with self._lock:
             return {"requests": self._requests, "faults": self._faults,
+                    "hash_checked": self._hash_checked,
+                    "hash_mismatches": self._hash_mismatches,
                     "log": list(self._log)}
 
     def _decide(self, method: str, target: str) -> Tuple[int, Optional[dict]]:
@@ -328,7 +352,8 @@ class FaultProxy:
         self._listener.bind((HOST, self._port))
         self._listener.listen(128)
         self._listener.settimeout(0.2)
-        self.url = "http://%s:%d" % self._listener.getsockname()[:2]
+        self.url = "%s://%s:%d" % (("https" if self._tls else "http",)
+                                   + self._listener.getsockname()[:2])
         t = threading.Thread(target=self._accept_loop, name="fault-proxy-accept",
                              daemon=True)
         t.start()
@@ -382,6 +407,12 @@ class FaultProxy:
                              daemon=True).start()
 
     def _serve_client(self, csock: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                csock = self._tls.wrap_socket(csock, server_side=True)
+            except OSError:  # a client that refused our certificate
+                csock.close()
+                return
         with self._lock:
             self._client_socks.add(csock)
         client = _Conn(csock)
@@ -398,6 +429,18 @@ class FaultProxy:
                     csock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = _read_body(client, hdrs) or b""
                 client_close = hdrs.get("connection", "").lower() == "close"
+                claimed = hdrs.get("x-amz-content-sha256", "")
+                if self._check_hash and len(claimed) == 64:
+                    good = hashlib.sha256(body).hexdigest() == claimed.lower()
+                    with self._lock:
+                        self._hash_checked += 1
+                        self._hash_mismatches += 0 if good else 1
+                    if not good:
+                        csock.sendall(s3_error_response(400, method, not client_close,
+                                                        code="XAmzContentSHA256Mismatch"))
+                        if client_close:
+                            break
+                        continue
                 _, rule = self._decide(method, target)
                 action = rule["action"] if rule else None
 

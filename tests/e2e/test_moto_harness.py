@@ -32,7 +32,7 @@ from botocore import UNSIGNED  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from fault_proxy import FaultProxy  # noqa: E402
-from moto_s3 import MotoS3, S3Endpoint  # noqa: E402
+from moto_s3 import MotoS3, S3Endpoint, _http  # noqa: E402
 
 AWKWARD_KEYS = [
     "a+b=c",
@@ -319,6 +319,24 @@ def test_proxy_passthrough():
         # signature checking still works through the proxy
         bad = EP.client(endpoint_url=proxy.url, secret_access_key="y" * 40)
         _expect_client_error(bad.list_buckets, 403, "SignatureDoesNotMatch")
+
+
+def test_proxy_checks_payload_hash():
+    """With check_payload_hash the proxy does what AWS does and moto does
+    not: a body whose SHA-256 differs from x-amz-content-sha256 gets 400
+    XAmzContentSHA256Mismatch; botocore's correct hashes pass."""
+    assert EP is not None
+    import hashlib
+    with FaultProxy(EP.endpoint_url, check_payload_hash=True) as proxy:
+        s3 = _fast_retry_client(proxy.url, 1)
+        b = _fresh_bucket(s3, "e2e-proxy-hash")
+        s3.put_object(Bucket=b, Key="k", Body=b"right")
+        wrong = hashlib.sha256(b"something else").hexdigest()
+        status, body = _http("PUT", proxy.url + "/" + b + "/k2", b"the body",
+                                {"x-amz-content-sha256": wrong})
+        assert status == 400 and b"XAmzContentSHA256Mismatch" in body, (status, body)
+        st = proxy.stats()
+        assert st["hash_mismatches"] == 1 and st["hash_checked"] >= 2, st
 
 
 def _retry_case(rules, call, attempts=3):
