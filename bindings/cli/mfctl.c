@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,9 +389,15 @@ static int open_engine(mfctl *ctl)
     int rc;
     o.root = ctl->root;
     o.index_dir = ctl->index;
+    /* A remote datastore (METAFLOW_DEFAULT_DATASTORE=s3) has its root in
+     * the environment and its index in a local cache the library keeps. */
+    const char *ds = getenv("MF_DATASTORE");
+    if (!ds || !*ds)
+        ds = getenv("METAFLOW_DEFAULT_DATASTORE");
+    bool remote = ds && *ds && strcmp(ds, "fs") != 0 && strcmp(ds, "local") != 0;
     if (ctl->cmd->open == MFCTL_OPEN_READ) {
         o.flags = MF_ENGINE_READONLY;
-    } else {
+    } else if (!remote) {
         if ((rc = resolve_root(ctl, root, sizeof root)) != MFCTL_EXIT_OK)
             return rc;
         o.root = root;

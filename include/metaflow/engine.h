@@ -505,6 +505,17 @@ MF_EXTERN(int) mf_gc(mf_engine *engine, const mf_gc_options *opts, mf_gc_stats *
 MF_EXTERN(int) mf_index_rebuild(mf_engine *engine);
 
 /**
+ * Bring the index up to date with the datastore. For a remote datastore
+ * (S3) the index is a local cache: this reads the runs that are new or not
+ * finished in the index from the datastore, so runs and tasks other
+ * machines wrote become visible. A read-only engine on a remote datastore
+ * does this when it opens. For "fs" the index is always current: MF_OK.
+ * @return MF_OK, MF_ECORRUPT, MF_EIO, MF_EACCESS, MF_ENOMEM.
+ * @since 0.1
+ */
+MF_EXTERN(int) mf_index_refresh(mf_engine *engine);
+
+/**
  * Verify every blob in the store (headers, checksums, chunk lists).
  * @param bad_out optional: keys of the damaged blobs.
  * @return MF_OK (all good), MF_ECORRUPT (some damaged), MF_EIO.

@@ -15,6 +15,8 @@ struct mf_engine {
     mf_meta *meta;
     char *root;
     char *index_dir;
+    char *ds_name;  /* the registered datastore name; NULL for a caller's datastore */
+    bool remote;    /* the index is a local cache of a remote datastore */
     uint32_t flags;
     char host[256];
 };

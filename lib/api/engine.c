@@ -75,10 +75,42 @@ static int find_local_root(char **out, bool create)
     return *out ? MF_OK : MF_ENOMEM;
 }
 
+/* The datastore when the options name none: $MF_DATASTORE (which the
+ * runtime gives its task processes), else Metaflow's
+ * $METAFLOW_DEFAULT_DATASTORE, else "fs". */
+static const char *default_datastore(void)
+{
+    const char *v = getenv("MF_DATASTORE");
+    if (!v || !*v)
+        v = getenv("METAFLOW_DEFAULT_DATASTORE");
+    return v && *v ? v : "fs";
+}
+
+/* The root of a remote datastore: $MF_DATASTORE_ROOT (exact), else
+ * $METAFLOW_DATASTORE_SYSROOT_<NAME> (Metaflow's S3 variable for "s3"). */
+static int find_remote_root(char **out, const char *name)
+{
+    const char *exact = getenv("MF_DATASTORE_ROOT");
+    char var[96];
+    size_t n = (size_t)snprintf(var, sizeof var, "METAFLOW_DATASTORE_SYSROOT_");
+    for (const char *p = name; *p && n + 1 < sizeof var; p++)
+        var[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    var[n] = '\0';
+    const char *v = exact && *exact ? exact : getenv(var);
+    if (!v || !*v)
+        return mf__error_set(MF_EINVAL, "datastore '%s' needs a root: set %s "
+                             "(for example s3://bucket/prefix) or give one in the engine "
+                             "options", name, var);
+    *out = mf__strdup(v);
+    return *out ? MF_OK : mf__error_oom();
+}
+
 static int engine_finish_open(mf_engine *e, const mf_engine_options *opts)
 {
     int rc;
-    bool ro = opts && (opts->flags & MF_ENGINE_READONLY);
+    /* A remote datastore's index is a local cache the engine keeps up to
+     * date itself, so it is written even by a read-only engine. */
+    bool ro = opts && (opts->flags & MF_ENGINE_READONLY) && !e->remote;
     mf__sha256_warm();
     if (!e->index_dir)
         return mf__error_set(MF_EINVAL, "engine: no index directory given");
@@ -90,6 +122,9 @@ static int engine_finish_open(mf_engine *e, const mf_engine_options *opts)
         return rc;
     if (gethostname(e->host, sizeof e->host - 1) != 0)
         strcpy(e->host, "localhost");
+    /* A reader of a remote datastore sees what other machines wrote. */
+    if (e->remote && (e->flags & MF_ENGINE_READONLY))
+        return mf_index_refresh(e);
     return MF_OK;
 }
 
@@ -109,13 +144,18 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
     *out = NULL;
     if ((rc = check_opts(opts)) != MF_OK)
         return rc;
-    const char *name = opts && opts->datastore ? opts->datastore : "fs";
+    const char *name = opts && opts->datastore ? opts->datastore : default_datastore();
     bool local = strcmp(name, "fs") == 0 || strcmp(name, "local") == 0;
     bool ro = opts && (opts->flags & MF_ENGINE_READONLY);
     mf_engine *e = calloc(1, sizeof *e);
     if (!e)
         return mf__error_oom();
     e->flags = opts ? opts->flags : 0;
+    e->remote = !local;
+    if (!(e->ds_name = mf__strdup(local ? "fs" : name))) {
+        rc = mf__error_oom();
+        goto fail;
+    }
 
     if (opts && opts->root) {
         e->root = mf__strdup(opts->root);
@@ -123,7 +163,7 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
     } else if (local) {
         rc = find_local_root(&e->root, !ro);
     } else {
-        rc = mf__error_set(MF_EINVAL, "datastore '%s' needs a root", name);
+        rc = find_remote_root(&e->root, name);
     }
     if (rc)
         goto fail;
@@ -229,6 +269,7 @@ MF_EXTERN(void) mf_engine_free(mf_engine *e)
     mf_datastore_free(e->ds);
     free(e->root);
     free(e->index_dir);
+    free(e->ds_name);
     free(e);
 }
 

@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "datastore/datastore.h"
+#include "datastore/s3/s3.h"
 
 MF_EXTERN(int) mf_gc_options_init(mf_gc_options *opts, unsigned int version)
 {
@@ -81,12 +82,19 @@ static int cmp_manifest(const void *a, const void *b)
     return x->attempt < y->attempt ? -1 : x->attempt > y->attempt;
 }
 
+static int refresh(mf_engine *e, bool all);
+
 MF_EXTERN(int) mf_index_rebuild(mf_engine *e)
 {
     if (!e)
         return mf__error_set(MF_EINVAL, "mf_index_rebuild: engine is NULL");
-    if (e->flags & MF_ENGINE_READONLY)
+    if ((e->flags & MF_ENGINE_READONLY) && !e->remote)
         return mf__error_set(MF_ESTATE, "cannot rebuild the index: the engine is read-only");
+    if (e->remote) {
+        /* Run by run: listing the whole bucket would list every blob. */
+        int rc = mf__meta_clear(e->meta);
+        return rc ? rc : refresh(e, true);
+    }
     struct rebuild_keys k = {mf__strlist_new(), mf__strlist_new()};
     mf__manifest *ms = NULL;
     size_t nms = 0;
@@ -197,4 +205,156 @@ MF_EXTERN(int) mf_store_verify(mf_engine *e, mf_strlist **bad_out)
     else
         mf_strlist_free(bad);
     return rc;
+}
+
+/* ---- refreshing the index cache of a remote datastore */
+
+static int dir_cb(const char *dir, void *payload)
+{
+    size_t n = strlen(dir);
+    if (n < 2 || dir[n - 1] != '/')
+        return 0;
+    return mf__strlist_pushn(payload, dir, n - 1) ? 1 : 0;
+}
+
+/* "Flow/run" of every run in the datastore. */
+static int remote_runs(mf_engine *e, mf_strlist *out)
+{
+    int rc;
+    if (mf__s3_is(e->ds)) {
+        mf_strlist *flows = mf__strlist_new();
+        if (!flows)
+            return mf__error_oom();
+        rc = mf__s3_list_dirs(e->ds, "", dir_cb, flows);
+        mf_buf p = MF_BUF_INIT;
+        for (size_t i = 0; rc == MF_OK && i < mf_strlist_count(flows); i++) {
+            const char *flow = mf_strlist_get(flows, i);
+            if (mf__check_flow_name(flow) != MF_OK) { /* data/ and foreign prefixes */
+                mf_error_clear();
+                continue;
+            }
+            mf__buf_clear(&p);
+            if ((rc = mf__buf_printf(&p, "%s/", flow)) == MF_OK)
+                rc = mf__s3_list_dirs(e->ds, p.ptr, dir_cb, out);
+        }
+        mf_buf_dispose(&p);
+        mf_strlist_free(flows);
+    } else {
+        struct rebuild_keys k = {out, mf__strlist_new()};
+        if (!k.manifests)
+            return mf__error_oom();
+        rc = e->ds->list(e->ds, "", rebuild_cb, &k);
+        mf_strlist_free(k.manifests);
+        /* "Flow/run/_run" -> "Flow/run" */
+        for (size_t i = 0; rc == MF_OK && i < mf_strlist_count(out); i++)
+            ((char *)mf_strlist_get(out, i))[strlen(mf_strlist_get(out, i)) - 5] = '\0';
+    }
+    if (rc == MF_EUSER)
+        rc = mf__error_oom();
+    return rc;
+}
+
+/* Bring one run's records into the index: its run record, and every
+ * manifest the index does not have yet, in recording order. */
+static int sync_run(mf_engine *e, const char *flow, const char *run_id)
+{
+    struct rebuild_keys k = {mf__strlist_new(), mf__strlist_new()};
+    mf_buf prefix = MF_BUF_INIT, val = MF_BUF_INIT, step = MF_BUF_INIT, task = MF_BUF_INIT;
+    mf__manifest *ms = NULL;
+    size_t nms = 0;
+    mf__run_record run = {0};
+    int rc = k.runs && k.manifests ? MF_OK : mf__error_oom();
+    if (!rc)
+        rc = mf__buf_printf(&prefix, "%s/%s/", flow, run_id);
+    if (!rc && (rc = e->ds->list(e->ds, prefix.ptr, rebuild_cb, &k)) == MF_EUSER)
+        rc = mf__error_oom();
+    if (rc || mf_strlist_count(k.runs) != 1) /* no run record (yet): nothing to show */
+        goto out;
+    const char *rkey = mf_strlist_get(k.runs, 0);
+    if ((rc = e->ds->get(e->ds, rkey, 0, MF_DS_TO_END, &val)) != MF_OK ||
+        (rc = mf__run_record_decode(&run, val.ptr, val.size, rkey)) != MF_OK)
+        goto out;
+    size_t nman = mf_strlist_count(k.manifests);
+    ms = calloc(nman ? nman : 1, sizeof *ms);
+    if (!ms) {
+        rc = mf__error_oom();
+        goto out;
+    }
+    for (size_t i = 0; i < nman && !rc; i++) {
+        const char *key = mf_strlist_get(k.manifests, i);
+        uint32_t attempt = 0;
+        mf__task_record have = {0};
+        if (!mf__store_parse_manifest_key(key, NULL, NULL, &step, &task, &attempt))
+            continue;
+        if (mf__meta_task_get(e->meta, flow, run_id, step.ptr, task.ptr, attempt, &have) ==
+            MF_OK) {
+            mf__task_record_clear(&have);
+            continue;
+        }
+        mf_error_clear();
+        rc = e->ds->get(e->ds, key, 0, MF_DS_TO_END, &val);
+        if (!rc)
+            rc = mf__manifest_decode(&ms[nms], val.ptr, val.size, key);
+        if (!rc)
+            nms++;
+    }
+    if (rc)
+        goto out;
+    qsort(ms, nms, sizeof *ms, cmp_manifest);
+    rc = mf__meta_run_put(e->meta, &run);
+    for (size_t i = 0; i < nms && !rc; i++)
+        rc = mf__api_record_task(e, &ms[i]);
+out:
+    for (size_t i = 0; i < nms; i++)
+        mf__manifest_clear(&ms[i]);
+    free(ms);
+    mf__run_record_clear(&run);
+    mf_buf_dispose(&prefix);
+    mf_buf_dispose(&val);
+    mf_buf_dispose(&step);
+    mf_buf_dispose(&task);
+    mf_strlist_free(k.runs);
+    mf_strlist_free(k.manifests);
+    return rc;
+}
+
+/* Runs the index has as finished never change again (but for tags, which
+ * mf_index_rebuild() picks up); the others are read from the datastore. */
+static int refresh(mf_engine *e, bool all)
+{
+    mf_strlist *runs = mf__strlist_new();
+    int rc = runs ? remote_runs(e, runs) : mf__error_oom();
+    for (size_t i = 0; rc == MF_OK && i < mf_strlist_count(runs); i++) {
+        char *fr = (char *)mf_strlist_get(runs, i);
+        char *slash = strchr(fr, '/');
+        if (!slash)
+            continue;
+        *slash = '\0';
+        const char *flow = fr, *run_id = slash + 1;
+        if (mf__check_flow_name(flow) != MF_OK || mf__check_id("run id", run_id) != MF_OK) {
+            mf_error_clear();
+            continue;
+        }
+        mf__run_record have = {0};
+        if (!all && mf__meta_run_get(e->meta, flow, run_id, &have) == MF_OK &&
+            have.status != MF_RUN_RUNNING) {
+            mf__run_record_clear(&have);
+            continue;
+        }
+        mf__run_record_clear(&have);
+        mf_error_clear();
+        rc = sync_run(e, flow, run_id);
+    }
+    mf_strlist_free(runs);
+    if (rc)
+        mf__error_wrap("refreshing the index of '%s'", e->root);
+    return rc;
+}
+
+MF_EXTERN(int) mf_index_refresh(mf_engine *e)
+{
+    if (!e)
+        return mf__error_set(MF_EINVAL, "mf_index_refresh: engine is NULL");
+    /* A local datastore's index is written with the data: always current. */
+    return e->remote ? refresh(e, false) : MF_OK;
 }

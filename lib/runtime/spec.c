@@ -198,6 +198,8 @@ int mf__rt_launch(mf__rt *rt, size_t ti)
     /* Environment (docs/task-protocol.md). */
     if (rt->engine->root)
         rc = strv_printf(&env, "MF_DATASTORE_ROOT=%s", rt->engine->root);
+    if (!rc && rt->engine->ds_name)
+        rc = strv_printf(&env, "MF_DATASTORE=%s", rt->engine->ds_name);
     if (!rc)
         rc = strv_printf(&env, "MF_INDEX_DIR=%s", rt->engine->index_dir);
     if (!rc)

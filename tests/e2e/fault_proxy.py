@@ -39,6 +39,7 @@ A tiny HTTP control server on a second port (JSON in and out)::
   POST   /rules          append one rule (body: rule object)
   DELETE /rules          remove all rules
   GET    /stats          {"requests": n, "faults": n, "log": [...]}
+  GET    /container-credentials   what ``credentials_provider`` returns (JSON)
   POST   /reset          remove rules and zero all counters and the log
 
 Script use::
@@ -278,6 +279,11 @@ class FaultProxy:
         # does (400 XAmzContentSHA256Mismatch), and so does the proxy when
         # asked.
         self._check_hash = check_payload_hash
+        # Set to a callable returning {"AccessKeyId", "SecretAccessKey",
+        # "Token", "Expiration"} to serve GET /container-credentials on the
+        # control port.
+        self.credentials_provider = None
+        self._credential_fetches = 0
         # With a certificate the proxy speaks TLS to its clients (https://)
         # and plain HTTP to the upstream.
         self._tls = None
@@ -318,6 +324,7 @@ class FaultProxy:
             return {"requests": self._requests, "faults": self._faults,
                     "hash_checked": self._hash_checked,
                     "hash_mismatches": self._hash_mismatches,
+                    "credential_fetches": self._credential_fetches,
                     "log": list(self._log)}
 
     def _decide(self, method: str, target: str) -> Tuple[int, Optional[dict]]:
@@ -521,6 +528,14 @@ def _make_control_handler(proxy: FaultProxy):
             return json.loads(self.rfile.read(n) or b"null")
 
         def do_GET(self):
+            if self.path == "/container-credentials":
+                # An ECS/Batch-style credentials endpoint: what
+                # `credentials_provider` gives, counted in the stats.
+                if proxy.credentials_provider is None:
+                    return self._send(404, {"error": "no credentials provider"})
+                with proxy._lock:
+                    proxy._credential_fetches += 1
+                return self._send(200, proxy.credentials_provider())
             if self.path == "/rules":
                 return self._send(200, proxy.rules())
             if self.path == "/stats":

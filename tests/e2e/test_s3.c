@@ -500,6 +500,59 @@ static void test_payload_hashes_checked(void **state)
     mf_buf_dispose(&st);
 }
 
+static uint64_t credential_fetches(void)
+{
+    mf_buf st = MF_BUF_INIT;
+    proxy_stats(&st);
+    const char *n = strstr(st.ptr, "\"credential_fetches\": ");
+    assert_non_null(n);
+    uint64_t v = strtoull(n + strlen("\"credential_fetches\": "), NULL, 10);
+    mf_buf_dispose(&st);
+    return v;
+}
+
+/* Container credentials (what AWS Batch jobs get): temporary keys of a
+ * role assumed in moto, served by the proxy's control port. They sign
+ * real requests; within MF_S3_CREDENTIALS_REFRESH of their expiry they
+ * are fetched again before each request. */
+static void test_container_credentials(void **state)
+{
+    (void)state;
+    char url[512];
+    snprintf(url, sizeof url, "%s/container-credentials", getenv("MF_TEST_PROXY_CONTROL"));
+    char *id = strdup(getenv("AWS_ACCESS_KEY_ID")), *secret = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+    mf_buf b = MF_BUF_INIT;
+
+    uint64_t f0 = credential_fetches();
+    mf_datastore *ds = open_fresh();
+    assert_int_equal(put1(ds, "k", "temporary", 9, 0), MF_OK);
+    assert_int_equal(ds->get(ds, "k", 0, MF_DS_TO_END, &b), MF_OK);
+    assert_string_equal(b.ptr, "temporary");
+    assert_int_equal(credential_fetches() - f0, 1); /* an hour left: no refresh */
+    mf_datastore_free(ds);
+
+    /* Credentials that expire within the window are fetched anew. */
+    setenv("MF_S3_CREDENTIALS_REFRESH", "86400", 1);
+    f0 = credential_fetches();
+    ds = open_fresh();
+    assert_int_equal(put1(ds, "k", "again", 5, 0), MF_OK);
+    assert_int_equal(ds->get(ds, "k", 0, MF_DS_TO_END, &b), MF_OK);
+    assert_string_equal(b.ptr, "again");
+    assert_int_equal(credential_fetches() - f0, 3); /* open, PUT, GET */
+    mf_datastore_free(ds);
+
+    unsetenv("MF_S3_CREDENTIALS_REFRESH");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    setenv("AWS_ACCESS_KEY_ID", id, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+    free(id);
+    free(secret);
+    mf_buf_dispose(&b);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -576,6 +629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_list_pages_and_batch_delete),
         cmocka_unit_test(test_multipart),
         cmocka_unit_test(test_wrong_secret),
+        cmocka_unit_test(test_container_credentials),
         cmocka_unit_test(test_retry_transient),
         cmocka_unit_test(test_stall_then_retry),
         cmocka_unit_test(test_faults_never_stop),

@@ -14,7 +14,10 @@ and for the tests themselves:
 
   MF_TEST_S3_BUCKET       the bucket
   MF_TEST_S3_DIRECT_URL   moto itself, bypassing the proxy
-  MF_TEST_PROXY_CONTROL   the proxy's control URL (PUT /rules, GET /stats)
+  MF_TEST_PROXY_CONTROL   the proxy's control URL (PUT /rules, GET /stats,
+                          GET /container-credentials: temporary credentials
+                          of a role assumed in moto, for
+                          AWS_CONTAINER_CREDENTIALS_FULL_URI)
 
 With --tls the proxy speaks https with a fresh self-signed certificate for
 127.0.0.1, which AWS_CA_BUNDLE names.
@@ -61,10 +64,33 @@ def main(argv=None):
         return run(args, cmd, home, cert, key)
 
 
+def temporary_credentials(s3):
+    """A function that assumes a role in moto and returns the temporary
+    credentials in the container-credentials JSON form (what AWS Batch and
+    ECS tasks get), each call a fresh session."""
+    import json as _json
+
+    iam, sts = s3.client("iam"), s3.client("sts")
+    arn = iam.create_role(RoleName="mf-e2e-task", AssumeRolePolicyDocument=_json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="mf-e2e-task", PolicyName="all", PolicyDocument=_json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                "Resource": "*"}]}))
+
+    def fetch():
+        c = sts.assume_role(RoleArn=arn, RoleSessionName="mf-e2e")["Credentials"]
+        return {"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
+                "Token": c["SessionToken"],
+                "Expiration": c["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return fetch
+
+
 def run(args, cmd, home, cert, key):
     with MotoS3() as s3, FaultProxy(s3.endpoint_url, check_payload_hash=True,
                                     tls_cert=cert, tls_key=key) as proxy:
         s3.client().create_bucket(Bucket=args.bucket)
+        proxy.credentials_provider = temporary_credentials(s3)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("AWS_") and not k.startswith("METAFLOW_")}
         env.update(s3.env())

@@ -176,8 +176,11 @@ def test_logs_dump_tags_and_version(tmp_path, client):
     assert "second" in client.Run("BasicsFlow/%s" % run.id).tags
     p = run_flow(tmp_path, "basics_flow.py", "version", check=True)
     assert "libmetaflow" in p.stdout
-    p = run_flow(tmp_path, "basics_flow.py", "--datastore", "s3", "run", check=False)
-    assert p.returncode == 1 and "not supported" in p.stderr
+    p = run_flow(tmp_path, "basics_flow.py", "--datastore", "gs", "run", check=False)
+    assert p.returncode == 1 and "--datastore gs is not supported" in p.stderr
+    p = run_flow(tmp_path, "basics_flow.py", "--datastore", "s3", "run", check=False,
+                 env={"METAFLOW_DATASTORE_SYSROOT_S3": ""})
+    assert p.returncode == 1 and "METAFLOW_DATASTORE_SYSROOT_S3" in p.stderr
 
 
 def test_numpy_zero_copy(tmp_path, client):

@@ -46,7 +46,7 @@ def _top_parser(prog):
     p = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--metadata", default="local")
-    p.add_argument("--datastore", default=os.environ.get("METAFLOW_DEFAULT_DATASTORE", "local"))
+    p.add_argument("--datastore", default=None)
     p.add_argument("--datastore-root", default=None)
     p.add_argument("--environment", default="local")
     p.add_argument("--event-logger", default=None)
@@ -494,16 +494,33 @@ def run_cli(flow, argv):
     if top.help or top.command in (None, "help"):
         _echo(USAGE.format(prog=prog))
         return 0 if top.command == "help" or top.help else 2
-    if top.datastore not in ("local",):
-        _echo("metaflow: --datastore %s is not supported by this version yet (only 'local')"
+    explicit = top.datastore is not None
+    if not explicit:
+        # A task process gets MF_DATASTORE from its runtime.
+        top.datastore = (os.environ.get("MF_DATASTORE") or
+                         os.environ.get("METAFLOW_DEFAULT_DATASTORE") or "local")
+        if top.datastore == "fs":
+            top.datastore = "local"
+    if top.datastore not in ("local", "s3"):
+        _echo("metaflow: --datastore %s is not supported (use 'local' or 's3')"
               % top.datastore, err=True)
         return 1
     if top.environment not in ("local",):
         _echo("metaflow: --environment %s is not supported by this version yet (only "
               "'local')" % top.environment, err=True)
         return 1
+    # The library reads the datastore from the environment, and passes it
+    # on to task processes.
+    if explicit:
+        os.environ["MF_DATASTORE"] = "fs" if top.datastore == "local" else top.datastore
     if top.datastore_root:
-        os.environ["MF_DATASTORE_ROOT"] = os.path.abspath(top.datastore_root)
+        os.environ["MF_DATASTORE_ROOT"] = (os.path.abspath(top.datastore_root)
+                                           if top.datastore == "local" else top.datastore_root)
+    elif (top.datastore == "s3" and not os.environ.get("METAFLOW_DATASTORE_SYSROOT_S3") and
+          not os.environ.get("MF_DATASTORE_ROOT")):
+        _echo("metaflow: --datastore s3 needs a root: set METAFLOW_DATASTORE_SYSROOT_S3 "
+              "(s3://bucket/prefix) or pass --datastore-root", err=True)
+        return 1
     args = list(top.args) + rest
     try:
         graph = FlowGraph(flow_cls)

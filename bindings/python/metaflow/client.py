@@ -155,7 +155,9 @@ _engine_lock = _thread.allocate_lock()
 
 def _engine():
     global _engine_cache
-    key = (_metadata_root, os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL") or None,
+    env = os.environ.get
+    key = (_metadata_root, env("METAFLOW_DATASTORE_SYSROOT_LOCAL") or None,
+           env("METAFLOW_DEFAULT_DATASTORE") or None, env("METAFLOW_DATASTORE_SYSROOT_S3") or None,
            os.getpid())
     cached = _engine_cache
     if cached is not None and cached[0] == key:

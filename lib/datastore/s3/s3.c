@@ -44,7 +44,7 @@
 #define BACKOFF_CAP_US 10000000   /* ... later ones within 10 s */
 #define ERR_BODY_MAX (64u * 1024u)
 #define DEF_REFRESH_AGE_S 600     /* put-if-absent refreshes older objects */
-#define CRED_MARGIN_S 300         /* refresh temporary credentials this early */
+#define DEF_CRED_MARGIN_S 300     /* refresh temporary credentials this early */
 #define GUESS_NEW_STREAK 8        /* after this many new content blobs in a row ... */
 #define GUESS_NEW_MIN (64u << 10) /* ... blobs this large skip the HEAD */
 
@@ -90,6 +90,7 @@ typedef struct s3ds {
     uint64_t threshold, part_size;
     long connect_s, stall_s;
     int64_t refresh_age;
+    int64_t cred_margin;
 
     _Atomic uint64_t n_requests, n_retries, n_up, n_down, max_seen;
     /* Content blobs that put-if-absent found missing, in a row. */
@@ -461,7 +462,7 @@ static int req_sign(req *r)
     int rc;
     pthread_mutex_lock(&s->cred_lock);
     if (s->cfg.pending ||
-        (refreshable(&s->cfg) && mf__s3creds_expiring(&s->cfg, time(NULL), CRED_MARGIN_S))) {
+        (refreshable(&s->cfg) && mf__s3creds_expiring(&s->cfg, time(NULL), s->cred_margin))) {
         rc = mf__s3creds_fetch(&s->cfg);
         if (rc != MF_OK) {
             pthread_mutex_unlock(&s->cred_lock);
@@ -1760,6 +1761,9 @@ static int read_settings(s3ds *s)
     if ((rc = env_u64("MF_S3_REFRESH_AGE", DEF_REFRESH_AGE_S, 0, 86400, false, &v)))
         return rc;
     s->refresh_age = (int64_t)v;
+    if ((rc = env_u64("MF_S3_CREDENTIALS_REFRESH", DEF_CRED_MARGIN_S, 0, 86400, false, &v)))
+        return rc;
+    s->cred_margin = (int64_t)v;
     return MF_OK;
 }
 

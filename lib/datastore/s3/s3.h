@@ -19,6 +19,8 @@
  *   MF_S3_CONNECT_TIMEOUT           seconds (10)
  *   MF_S3_STALL_TIMEOUT             seconds without progress before a
  *                                   transfer counts as failed (30)
+ *   MF_S3_CREDENTIALS_REFRESH       seconds before temporary credentials
+ *                                   expire that they are fetched again (300)
  *   MF_S3_REFRESH_AGE               put-if-absent copies an existing object
  *                                   onto itself when it is this old, to
  *                                   renew its mtime for GC (600)
