@@ -32,7 +32,11 @@ typedef struct mf_artifact mf_artifact;
 
 typedef struct mf_engine_options {
     unsigned int version;    /**< MF_ENGINE_OPTIONS_VERSION */
-    /** Registered datastore name; NULL means "fs" ("local" is an alias). */
+    /**
+     * Registered datastore name ("fs", alias "local"; "s3"). NULL: "s3" for
+     * a root that starts with s3://, "fs" for another root; without a root,
+     * $MF_DATASTORE, else $METAFLOW_DEFAULT_DATASTORE, else "fs".
+     */
     const char *datastore;
     /**
      * Datastore root. NULL for "fs" means: $MF_DATASTORE_ROOT, else

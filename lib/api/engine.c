@@ -144,7 +144,11 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
     *out = NULL;
     if ((rc = check_opts(opts)) != MF_OK)
         return rc;
-    const char *name = opts && opts->datastore ? opts->datastore : default_datastore();
+    /* Without a datastore name, a given root says which (s3://...), else
+     * the environment does. */
+    const char *name = opts && opts->datastore ? opts->datastore
+                       : opts && opts->root ? (strncmp(opts->root, "s3://", 5) == 0 ? "s3" : "fs")
+                                            : default_datastore();
     bool local = strcmp(name, "fs") == 0 || strcmp(name, "local") == 0;
     bool ro = opts && (opts->flags & MF_ENGINE_READONLY);
     mf_engine *e = calloc(1, sizeof *e);

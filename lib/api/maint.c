@@ -263,16 +263,24 @@ static int sync_run(mf_engine *e, const char *flow, const char *run_id)
     mf__manifest *ms = NULL;
     size_t nms = 0;
     mf__run_record run = {0};
+    mf__run_record have = {0};
     int rc = k.runs && k.manifests ? MF_OK : mf__error_oom();
+    /* The run record first: a prefix without one (a run being created, or
+     * another tool's files) is not listed at all. */
     if (!rc)
-        rc = mf__buf_printf(&prefix, "%s/%s/", flow, run_id);
+        rc = mf__buf_printf(&prefix, "%s/%s/_run", flow, run_id);
+    if (!rc && (rc = e->ds->get(e->ds, prefix.ptr, 0, MF_DS_TO_END, &val)) == MF_ENOTFOUND) {
+        mf_error_clear();
+        rc = MF_OK;
+        goto out;
+    }
+    if (!rc && (rc = mf__run_record_decode(&run, val.ptr, val.size, prefix.ptr)) != MF_OK)
+        goto out;
+    prefix.size -= 4; /* "Flow/run/" */
+    prefix.ptr[prefix.size] = '\0';
     if (!rc && (rc = e->ds->list(e->ds, prefix.ptr, rebuild_cb, &k)) == MF_EUSER)
         rc = mf__error_oom();
-    if (rc || mf_strlist_count(k.runs) != 1) /* no run record (yet): nothing to show */
-        goto out;
-    const char *rkey = mf_strlist_get(k.runs, 0);
-    if ((rc = e->ds->get(e->ds, rkey, 0, MF_DS_TO_END, &val)) != MF_OK ||
-        (rc = mf__run_record_decode(&run, val.ptr, val.size, rkey)) != MF_OK)
+    if (rc)
         goto out;
     size_t nman = mf_strlist_count(k.manifests);
     ms = calloc(nman ? nman : 1, sizeof *ms);
@@ -283,12 +291,12 @@ static int sync_run(mf_engine *e, const char *flow, const char *run_id)
     for (size_t i = 0; i < nman && !rc; i++) {
         const char *key = mf_strlist_get(k.manifests, i);
         uint32_t attempt = 0;
-        mf__task_record have = {0};
+        mf__task_record known = {0};
         if (!mf__store_parse_manifest_key(key, NULL, NULL, &step, &task, &attempt))
             continue;
-        if (mf__meta_task_get(e->meta, flow, run_id, step.ptr, task.ptr, attempt, &have) ==
+        if (mf__meta_task_get(e->meta, flow, run_id, step.ptr, task.ptr, attempt, &known) ==
             MF_OK) {
-            mf__task_record_clear(&have);
+            mf__task_record_clear(&known);
             continue;
         }
         mf_error_clear();
@@ -301,7 +309,14 @@ static int sync_run(mf_engine *e, const char *flow, const char *run_id)
     if (rc)
         goto out;
     qsort(ms, nms, sizeof *ms, cmp_manifest);
-    rc = mf__meta_run_put(e->meta, &run);
+    /* A runtime on this machine may have finished the run since the
+     * record was read: a final status in the index is never taken back. */
+    if (mf__meta_run_get(e->meta, flow, run_id, &have) == MF_OK &&
+        have.status != MF_RUN_RUNNING && run.status == MF_RUN_RUNNING)
+        rc = MF_OK;
+    else
+        rc = mf__meta_run_put(e->meta, &run);
+    mf_error_clear();
     for (size_t i = 0; i < nms && !rc; i++)
         rc = mf__api_record_task(e, &ms[i]);
 out:
@@ -309,6 +324,7 @@ out:
         mf__manifest_clear(&ms[i]);
     free(ms);
     mf__run_record_clear(&run);
+    mf__run_record_clear(&have);
     mf_buf_dispose(&prefix);
     mf_buf_dispose(&val);
     mf_buf_dispose(&step);
@@ -331,7 +347,8 @@ static int refresh(mf_engine *e, bool all)
             continue;
         *slash = '\0';
         const char *flow = fr, *run_id = slash + 1;
-        if (mf__check_flow_name(flow) != MF_OK || mf__check_id("run id", run_id) != MF_OK) {
+        if (mf__check_flow_name(flow) != MF_OK || mf__check_id("run id", run_id) != MF_OK ||
+            strcmp(run_id, "data") == 0) {
             mf_error_clear();
             continue;
         }
@@ -344,6 +361,12 @@ static int refresh(mf_engine *e, bool all)
         mf__run_record_clear(&have);
         mf_error_clear();
         rc = sync_run(e, flow, run_id);
+        if (rc == MF_ECORRUPT || rc == MF_EVERSION || rc == MF_ENOTFOUND) {
+            /* One damaged (or newer-format) run must not hide the others;
+             * mf_store_verify() and mf_index_rebuild() report it. */
+            mf_error_clear();
+            rc = MF_OK;
+        }
     }
     mf_strlist_free(runs);
     if (rc)

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include <metaflow.h>
+#include <metaflow/sys/datastore.h>
 
 #define CHECK(call)                                                              \
     do {                                                                         \
@@ -378,6 +379,32 @@ static void test_gc_verify_rebuild(void **state)
     mf_engine_free(e);
 }
 
+/* A refresh skips what is not a run of ours: Metaflow's own data prefix
+ * under a flow, and a run whose record is damaged; the other runs show. */
+static void test_refresh_skips_foreign_and_damaged(void **state)
+{
+    mf_datastore *ds = NULL;
+    CHECK(mf_datastore_open(&ds, "s3", getenv("METAFLOW_DATASTORE_SYSROOT_S3")));
+    mf_ds_iovec v = { "not a run record", 16 };
+    CHECK(ds->put(ds, "S3ForeachFlow/data/ab/abcdef", &v, 1, 0));
+    CHECK(ds->put(ds, "DamagedFlow/77/_run", &v, 1, 0));
+    mf_datastore_free(ds);
+
+    char cache[PATH_MAX + 16];
+    snprintf(cache, sizeof cache, "%s-c", cache_b);
+    mf_engine *r = open_engine(cache, MF_ENGINE_READONLY);
+    mf_strlist *flows = NULL;
+    CHECK(mf_flow_list(&flows, r));
+    assert_true(strlist_has(flows, "S3ForeachFlow"));
+    assert_false(strlist_has(flows, "DamagedFlow"));
+    mf_strlist_free(flows);
+    mf_run *run = NULL;
+    assert_int_equal(mf_run_open(&run, r, "S3ForeachFlow", "data"), MF_ENOTFOUND);
+    CHECK(mf_run_open(&run, r, "S3ForeachFlow", "latest_successful"));
+    mf_run_free(run);
+    mf_engine_free(r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--task-helper") == 0)
@@ -395,6 +422,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_foreach_flow_and_second_machine),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_task_process),
+        cmocka_unit_test(test_refresh_skips_foreign_and_damaged),
         cmocka_unit_test(test_gc_verify_rebuild),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,7 @@
 #define ERR_BODY_MAX (64u * 1024u)
 #define DEF_REFRESH_AGE_S 600     /* put-if-absent refreshes older objects */
 #define DEF_CRED_MARGIN_S 300     /* refresh temporary credentials this early */
+#define CRED_RETRY_S 10           /* a failed refresh is tried again after this */
 #define GUESS_NEW_STREAK 8        /* after this many new content blobs in a row ... */
 #define GUESS_NEW_MIN (64u << 10) /* ... blobs this large skip the HEAD */
 
@@ -91,6 +92,8 @@ typedef struct s3ds {
     long connect_s, stall_s;
     int64_t refresh_age;
     int64_t cred_margin;
+    int64_t cred_retry_at;    /* after a failed refresh, not before this */
+    long bufsize;             /* curl's buffers: smaller under a bandwidth limit */
 
     _Atomic uint64_t n_requests, n_retries, n_up, n_down, max_seen;
     /* Content blobs that put-if-absent found missing, in a row. */
@@ -197,15 +200,20 @@ static void rate_spend(bucket_rate *b, size_t n)
 
 typedef enum sink { SINK_MEM, SINK_AT } sink;
 
+/* The most query parameters and extra headers a request has (a listing
+ * page: list-type, prefix, encoding-type, delimiter, continuation-token). */
+#define REQ_QUERY_MAX 6
+#define REQ_HEADER_MAX 4
+
 typedef struct req {
     s3ds *s;
     const char *op;        /* for messages: "GET", "UploadPart", ... */
     const char *method;
     const char *key;       /* the datastore key, for messages; NULL for the bucket */
     mf_buf path;           /* decoded request path: "/bucket/prefix/key" or "/prefix/key" */
-    mf__sigv4_pair query[4];
+    mf__sigv4_pair query[REQ_QUERY_MAX];
     size_t nquery;
-    mf__sigv4_pair hdr[4]; /* extra signed headers */
+    mf__sigv4_pair hdr[REQ_HEADER_MAX]; /* extra signed headers */
     size_t nhdr;
     char range[64];
 
@@ -252,6 +260,15 @@ typedef struct req {
     mf_buf msg;            /* the final error's message */
 } req;
 
+/* Free a header list, wiping it first: it holds the session token. */
+static void slist_wipe_free(struct curl_slist *l)
+{
+    for (struct curl_slist *p = l; p; p = p->next)
+        if (p->data)
+            OPENSSL_cleanse(p->data, strlen(p->data));
+    curl_slist_free_all(l);
+}
+
 static void req_init(req *r, s3ds *s, const char *op, const char *method, const char *key)
 {
     memset(r, 0, sizeof *r);
@@ -269,7 +286,7 @@ static void req_dispose(req *r)
     mf_buf_dispose(&r->url);
     mf_buf_dispose(&r->msg);
     if (r->headers)
-        curl_slist_free_all(r->headers);
+        slist_wipe_free(r->headers);
     r->headers = NULL;
 }
 
@@ -294,6 +311,8 @@ static int req_path(req *r, const char *key)
 
 static void req_query(req *r, const char *name, const char *value)
 {
+    if (r->nquery == REQ_QUERY_MAX)
+        abort(); /* a programming error: REQ_QUERY_MAX is too small */
     r->query[r->nquery].name = name;
     r->query[r->nquery].value = value;
     r->nquery++;
@@ -301,6 +320,8 @@ static void req_query(req *r, const char *name, const char *value)
 
 static void req_header(req *r, const char *name, const char *value)
 {
+    if (r->nhdr == REQ_HEADER_MAX)
+        abort(); /* a programming error: REQ_HEADER_MAX is too small */
     r->hdr[r->nhdr].name = name;
     r->hdr[r->nhdr].value = value;
     r->nhdr++;
@@ -461,13 +482,21 @@ static int req_sign(req *r)
     mf_buf line = MF_BUF_INIT;
     int rc;
     pthread_mutex_lock(&s->cred_lock);
+    int64_t now = (int64_t)time(NULL);
     if (s->cfg.pending ||
-        (refreshable(&s->cfg) && mf__s3creds_expiring(&s->cfg, time(NULL), s->cred_margin))) {
+        (refreshable(&s->cfg) && now >= s->cred_retry_at &&
+         mf__s3creds_expiring(&s->cfg, now, s->cred_margin))) {
         rc = mf__s3creds_fetch(&s->cfg);
         if (rc != MF_OK) {
-            pthread_mutex_unlock(&s->cred_lock);
-            return mf__error_wrap("S3 %s of '%s' in %s: refreshing credentials", r->op,
-                                  r->key ? r->key : "", s->root);
+            /* Keep signing with what still works; try again in a while. */
+            s->cred_retry_at = now + CRED_RETRY_S;
+            if (s->cfg.pending || !s->cfg.access_key_id ||
+                mf__s3creds_expiring(&s->cfg, now, 0)) {
+                pthread_mutex_unlock(&s->cred_lock);
+                return mf__error_wrap("S3 %s of '%s' in %s: refreshing credentials", r->op,
+                                      r->key ? r->key : "", s->root);
+            }
+            mf_error_clear();
         }
     }
     mf__sigv4_credentials creds = { s->cfg.access_key_id, s->cfg.secret_access_key,
@@ -518,7 +547,7 @@ static int req_start(req *r)
     mf_buf q = MF_BUF_INIT;
     int rc;
     if (r->headers)
-        curl_slist_free_all(r->headers);
+        slist_wipe_free(r->headers);
     r->headers = NULL;
     r->got = 0;
     r->overflow = false;
@@ -528,6 +557,8 @@ static int req_start(req *r)
     mf__buf_clear(&r->errbody);
     if (r->sink == SINK_MEM && r->mem)
         mf__buf_clear(r->mem);
+    if (!r->has_body && (strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0))
+        req_body(r, NULL, 0, 0, 0); /* some stores want Content-Length: 0 */
     if (r->has_body && !r->payload_hash[0] && (rc = hash_body(r)) != MF_OK)
         return rc;
     if (r->has_body)
@@ -572,8 +603,8 @@ static int req_start(req *r)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, s->connect_s);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->stall_s);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, s->bufsize);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, s->bufsize);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "libmetaflow/" MF_VERSION_STRING);
     if (s->ca_bundle)
@@ -627,6 +658,8 @@ static bool status_transient(long status, const char *code)
 {
     if (status == 500 || status == 502 || status == 503 || status == 504 || status == 429)
         return true;
+    if (status == 409 && strcmp(code, "ConditionalRequestConflict") == 0)
+        return true; /* a conditional write raced another write or a delete */
     return status == 400 && (strcmp(code, "RequestTimeout") == 0 ||
                              strcmp(code, "RequestTimeTooSkewed") == 0);
 }
@@ -727,11 +760,14 @@ static bool req_finish(req *r, CURLcode cc)
         }
         /* A token that expired in flight: fetch new credentials once. */
         if (r->status == 400 || r->status == 403) {
-            if (strcmp(xe.code, "ExpiredToken") == 0 && refreshable(&s->cfg) && r->attempt < 2) {
+            if (strcmp(xe.code, "ExpiredToken") == 0 && r->attempt < 2) {
                 pthread_mutex_lock(&s->cred_lock);
-                s->cfg.expiration = 1; /* forces a fetch at the next signing */
+                if (refreshable(&s->cfg)) {
+                    s->cfg.expiration = 1; /* forces a fetch at the next signing */
+                    s->cred_retry_at = 0;
+                    transient = true;
+                }
                 pthread_mutex_unlock(&s->cred_lock);
-                transient = true;
             }
         }
         why = NULL;
@@ -767,9 +803,12 @@ static bool req_finish(req *r, CURLcode cc)
         if (r->bucket_region[0] && strcmp(r->bucket_region, s->cfg.region) != 0)
             snprintf(hint, sizeof hint, "; the bucket is in region '%.60s', not '%.60s' "
                      "(set AWS_REGION)", r->bucket_region, s->cfg.region);
-        else if (code == MF_EACCESS)
+        else if (code == MF_EACCESS) {
+            pthread_mutex_lock(&s->cred_lock);
             snprintf(hint, sizeof hint, "; check the credentials (from %s)",
                      s->cfg.source ? s->cfg.source : "nowhere");
+            pthread_mutex_unlock(&s->cred_lock);
+        }
         else if (strcmp(xe.code, "NoSuchBucket") == 0)
             snprintf(hint, sizeof hint, "; bucket '%.64s' does not exist", s->bucket);
         r->rc = mf__error_set(code, "S3 %s '%s' in %s: HTTP %ld %s%s%s (request id %s)%s%s",
@@ -1005,6 +1044,51 @@ static int touch(s3ds *s, const char *key)
     return rc;
 }
 
+/* The ETag S3 gives a single PUT of these bytes: their MD5, quoted. */
+static int etag_of(const mf_ds_iovec *iov, size_t niov, char out[35])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_md5(), NULL) == 1;
+    for (size_t i = 0; ok && i < niov; i++)
+        ok = EVP_DigestUpdate(c, iov[i].base, (size_t)iov[i].len) == 1;
+    ok = ok && EVP_DigestFinal_ex(c, md, &n) == 1 && n == 16;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return mf__error_set(MF_ERROR, "OpenSSL: MD5 failed");
+    out[0] = '"';
+    mf__hex(md, 16, out + 1);
+    out[33] = '"';
+    out[34] = '\0';
+    return MF_OK;
+}
+
+/* After a 412 on a retried conditional write: is the object there the one
+ * an earlier attempt of ours wrote (its answer lost)? */
+static bool ours_after_all(s3ds *s, const char *key, const mf_ds_iovec *iov, size_t niov,
+                           uint64_t total, uint32_t nparts)
+{
+    req r;
+    char want[35];
+    bool ours = false;
+    req_init(&r, s, "HEAD", "HEAD", key);
+    if (req_path(&r, key) == MF_OK && run1(&r) == MF_OK && r.clen == total) {
+        if (nparts) {
+            /* A multipart ETag ends in "-<parts>\"". */
+            char tail[24];
+            int n = snprintf(tail, sizeof tail, "-%u\"", nparts);
+            size_t el = strlen(r.etag);
+            ours = el > (size_t)n && strcmp(r.etag + el - (size_t)n, tail) == 0;
+        } else {
+            ours = etag_of(iov, niov, want) == MF_OK && strcmp(r.etag, want) == 0;
+        }
+    }
+    req_dispose(&r);
+    mf_error_clear();
+    return ours;
+}
+
 static int put_single(s3ds *s, const char *key, const mf_ds_iovec *iov, size_t niov,
                       uint64_t total, bool if_none_match)
 {
@@ -1016,7 +1100,9 @@ static int put_single(s3ds *s, const char *key, const mf_ds_iovec *iov, size_t n
         req_header(&r, "If-None-Match", "*");
     if (!rc)
         rc = run1(&r);
-    if (rc == MF_EEXISTS)
+    if (rc == MF_EEXISTS && r.attempt > 1 && ours_after_all(s, key, iov, niov, total, 0))
+        rc = MF_OK;
+    else if (rc == MF_EEXISTS)
         rc = mf__error_set(MF_EEXISTS, "'%s' already exists in %s", key, s->root);
     req_dispose(&r);
     return rc;
@@ -1140,8 +1226,13 @@ static int put_multipart(s3ds *s, const char *key, const mf_ds_iovec *iov, size_
                 }
                 break;
             }
-            if (rc == MF_EEXISTS)
+            if (rc == MF_EEXISTS && r.attempt > 1 &&
+                ours_after_all(s, key, iov, niov, total, (uint32_t)nparts)) {
+                rc = MF_OK;
+                started = false;
+            } else if (rc == MF_EEXISTS) {
                 rc = mf__error_set(MF_EEXISTS, "'%s' already exists in %s", key, s->root);
+            }
             req_dispose(&r);
             break;
         }
@@ -1168,8 +1259,31 @@ out:
     return rc;
 }
 
+/* The vtable's codes: anything else the requests said is an I/O error
+ * (the message keeps the details). MF_EACCESS passes: it tells a host
+ * what to fix. */
+static int contract(int rc)
+{
+    switch (rc) {
+    case MF_OK: case MF_EEXISTS: case MF_EIO: case MF_EACCESS: case MF_ENOMEM:
+    case MF_EINVAL: case MF_EUSER:
+        return rc;
+    default:
+        return mf__error_recode(MF_EIO);
+    }
+}
+
+static int put_impl(mf_datastore *ds, const char *key, const mf_ds_iovec *iov, size_t niov,
+                    uint32_t flags);
+
 static int s3_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov, size_t niov,
                   uint32_t flags)
+{
+    return contract(put_impl(ds, key, iov, niov, flags));
+}
+
+static int put_impl(mf_datastore *ds, const char *key, const mf_ds_iovec *iov, size_t niov,
+                    uint32_t flags)
 {
     s3ds *s = S(ds);
     int rc = key_check(s, key);
@@ -1205,6 +1319,7 @@ static int s3_put(mf_datastore *ds, const char *key, const mf_ds_iovec *iov, siz
             atomic_store(&s->absent_streak, 0);
             if (!(flags & MF_DS_PUT_CONTENT) || size == total) {
                 if (mtime && (int64_t)time(NULL) - mtime >= s->refresh_age &&
+                    size <= MAX_PART && /* CopyObject's limit */
                     (rc = touch(s, key)) != MF_OK)
                     return rc;
                 return mf__error_set(MF_EEXISTS, "'%s' already exists in %s", key, s->root);
@@ -1250,8 +1365,9 @@ static int s3_get(mf_datastore *ds, const char *key, uint64_t off, uint64_t len,
         snprintf(r.range, sizeof r.range, "bytes=%" PRIu64 "-", off);
     else
         snprintf(r.range, sizeof r.range, "bytes=%" PRIu64 "-%" PRIu64, off, off + first - 1);
+    /* Most objects are small: on_write grows the buffer past this. */
     if (!rc)
-        rc = mf__buf_grow(out, (size_t)first);
+        rc = mf__buf_grow(out, (size_t)(first < (1u << 20) ? first : (1u << 20)));
     if (!rc)
         rc = run1(&r);
     if (rc == MF_ERANGE) {
@@ -1272,8 +1388,12 @@ static int s3_get(mf_datastore *ds, const char *key, uint64_t off, uint64_t len,
     req_dispose(&r);
     if (rc)
         goto fail;
-    if (status == 200) /* a server that ignores Range sent it all */
-        off = 0;
+    if (status == 200 && off != 0) {
+        /* The server ignored Range and sent the object from its start. */
+        rc = mf__error_set(MF_EIO, "S3 GET '%s' in %s: the server ignored the Range header",
+                           key, s->root);
+        goto fail;
+    }
     uint64_t end = len == MF_DS_TO_END || len > total - off ? total : off + len;
     uint64_t want = end - off;
     if (out->size >= want) {
@@ -1446,7 +1566,7 @@ static int s3_list(mf_datastore *ds, const char *prefix, mf_ds_list_cb cb, void 
     if (rc)
         return rc;
     list_ctx c = { s, cb, NULL, payload, 0, false };
-    return list_pages(s, prefix ? prefix : "", false, &c);
+    return contract(list_pages(s, prefix ? prefix : "", false, &c));
 }
 
 int mf__s3_list_dirs(mf_datastore *ds, const char *prefix,
@@ -1468,6 +1588,7 @@ typedef struct del_ctx {
     s3ds *s;
     uint64_t failed;
     int first;
+    mf_buf msg; /* the first refusal's message */
 } del_ctx;
 
 static int del_entry(const char *key, const char *code, const char *message, void *payload)
@@ -1478,8 +1599,8 @@ static int del_entry(const char *key, const char *code, const char *message, voi
     d->failed++;
     if (!d->first) {
         d->first = strcmp(code, "AccessDenied") == 0 ? MF_EACCESS : MF_EIO;
-        mf__error_set(d->first, "S3 DeleteObjects in %s: '%s': %s: %s", d->s->root, key, code,
-                      message);
+        mf__buf_printf(&d->msg, "S3 DeleteObjects in %s: '%s': %s: %s", d->s->root, key, code,
+                       message);
     }
     return 0;
 }
@@ -1499,7 +1620,7 @@ int mf__s3_delete_batch(mf_datastore *ds, const char *const *keys, size_t n, uin
     if (!mf__s3_is(ds))
         return mf__error_set(MF_EINVAL, "not an S3 datastore");
     s3ds *s = S(ds);
-    del_ctx d = { s, 0, 0 };
+    del_ctx d = { s, 0, 0, MF_BUF_INIT };
     mf_buf xml = MF_BUF_INIT, body = MF_BUF_INIT;
     const char **full = calloc(n < MF__S3XML_DELETE_MAX ? (n ? n : 1) : MF__S3XML_DELETE_MAX,
                                sizeof *full);
@@ -1551,7 +1672,8 @@ int mf__s3_delete_batch(mf_datastore *ds, const char *const *keys, size_t n, uin
     if (failed)
         *failed = d.failed;
     if (!rc && d.first)
-        rc = d.first;
+        rc = mf__error_set(d.first, "%s", d.msg.ptr ? d.msg.ptr : "S3 DeleteObjects failed");
+    mf_buf_dispose(&d.msg);
     return rc;
 }
 
@@ -1702,7 +1824,8 @@ static int resolve_endpoint(s3ds *s)
             alen -= 3;
     } else {
         scheme = "https";
-        rc = mf__buf_printf(&h, "s3.%s.amazonaws.com", s->cfg.region);
+        rc = mf__buf_printf(&h, "s3.%s.amazonaws.com%s", s->cfg.region,
+                            strncmp(s->cfg.region, "cn-", 3) == 0 ? ".cn" : "");
         if (rc)
             return rc;
         auth = h.ptr;
@@ -1738,6 +1861,10 @@ static int read_settings(s3ds *s)
         return mf__error_set(MF_EINVAL, "MF_S3_MAX_BANDWIDTH=%" PRIu64 ": at least 1K "
                              "bytes per second", v);
     s->up.rate = s->down.rate = v;
+    /* A callback pays for its buffer by sleeping: keep that under ~1/8 s. */
+    s->bufsize = 256L * 1024;
+    if (v && (uint64_t)s->bufsize > v / 8)
+        s->bufsize = v / 8 < 16 * 1024 ? 16 * 1024 : (long)(v / 8);
     const char *rn = env_get("MF_S3_RETRIES") ? "MF_S3_RETRIES" : "METAFLOW_S3_RETRY_COUNT";
     if ((rc = env_u64(rn, DEF_RETRIES, 0, 100, false, &v)))
         return rc;
