@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -204,15 +205,27 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
         mf_buf id = MF_BUF_INIT, b = MF_BUF_INIT;
         const char *cache = getenv("XDG_CACHE_HOME");
         const char *home = getenv("HOME");
+        char pwbuf[4096];
+        struct passwd pw, *pwp = NULL;
+        /* Never a shared directory such as /tmp: another user could own it. */
+        if ((!home || !*home) && getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &pwp) == 0 &&
+            pwp && pwp->pw_dir && *pwp->pw_dir)
+            home = pwp->pw_dir;
         mf__buf_printf(&id, "%s:%s", name, e->root);
         mf__sha256(id.ptr, id.size, h);
         mf__hex(h, 8, hex);
         if (cache && *cache)
             mf__buf_printf(&b, "%s/libmetaflow/index-%s", cache, hex);
+        else if (home && *home)
+            mf__buf_printf(&b, "%s/.cache/libmetaflow/index-%s", home, hex);
         else
-            mf__buf_printf(&b, "%s/.cache/libmetaflow/index-%s", home ? home : "/tmp", hex);
-        e->index_dir = mf__buf_detach(&b, NULL);
+            rc = mf__error_set(MF_EINVAL, "no directory for the index cache of '%s': set "
+                               "XDG_CACHE_HOME or HOME, or give options.index_dir", e->root);
+        e->index_dir = rc ? NULL : mf__buf_detach(&b, NULL);
         mf_buf_dispose(&id);
+        mf_buf_dispose(&b);
+        if (rc)
+            goto fail;
     }
     if (!e->index_dir) {
         rc = mf__error_oom();
