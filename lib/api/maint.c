@@ -44,7 +44,8 @@ MF_EXTERN(int) mf_gc(mf_engine *e, const mf_gc_options *opts, mf_gc_stats *stats
     return rc;
 }
 
-/* Collected datastore keys of run records and manifests. */
+/* Collected datastore keys of run records and manifests (a NULL list
+ * collects nothing). */
 struct rebuild_keys {
     mf_strlist *runs;
     mf_strlist *manifests;
@@ -57,8 +58,8 @@ static int rebuild_cb(const char *key, uint64_t size, int64_t mtime, void *paylo
     if (strncmp(key, "data/", 5) == 0)
         return 0;
     if (n > 5 && strcmp(key + n - 5, "/_run") == 0)
-        return mf__strlist_push(k->runs, key) ? 1 : 0;
-    if (mf__store_parse_manifest_key(key, NULL, NULL, NULL, NULL, NULL))
+        return k->runs && mf__strlist_push(k->runs, key) ? 1 : 0;
+    if (k->manifests && mf__store_parse_manifest_key(key, NULL, NULL, NULL, NULL, NULL))
         return mf__strlist_push(k->manifests, key) ? 1 : 0;
     return 0;
 }
@@ -240,11 +241,8 @@ static int remote_runs(mf_engine *e, mf_strlist *out)
         mf_buf_dispose(&p);
         mf_strlist_free(flows);
     } else {
-        struct rebuild_keys k = {out, mf__strlist_new()};
-        if (!k.manifests)
-            return mf__error_oom();
+        struct rebuild_keys k = {out, NULL}; /* run records only */
         rc = e->ds->list(e->ds, "", rebuild_cb, &k);
-        mf_strlist_free(k.manifests);
         /* "Flow/run/_run" -> "Flow/run" */
         for (size_t i = 0; rc == MF_OK && i < mf_strlist_count(out); i++)
             ((char *)mf_strlist_get(out, i))[strlen(mf_strlist_get(out, i)) - 5] = '\0';
@@ -258,13 +256,13 @@ static int remote_runs(mf_engine *e, mf_strlist *out)
  * manifest the index does not have yet, in recording order. */
 static int sync_run(mf_engine *e, const char *flow, const char *run_id)
 {
-    struct rebuild_keys k = {mf__strlist_new(), mf__strlist_new()};
+    struct rebuild_keys k = {NULL, mf__strlist_new()}; /* manifests only */
     mf_buf prefix = MF_BUF_INIT, val = MF_BUF_INIT, step = MF_BUF_INIT, task = MF_BUF_INIT;
     mf__manifest *ms = NULL;
     size_t nms = 0;
     mf__run_record run = {0};
     mf__run_record have = {0};
-    int rc = k.runs && k.manifests ? MF_OK : mf__error_oom();
+    int rc = k.manifests ? MF_OK : mf__error_oom();
     /* The run record first: a prefix without one (a run being created, or
      * another tool's files) is not listed at all. */
     if (!rc)
@@ -329,7 +327,6 @@ out:
     mf_buf_dispose(&val);
     mf_buf_dispose(&step);
     mf_buf_dispose(&task);
-    mf_strlist_free(k.runs);
     mf_strlist_free(k.manifests);
     return rc;
 }

@@ -228,7 +228,7 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int curl_ready(void)
+int mf__s3_curl_ready(void)
 {
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
@@ -1327,7 +1327,7 @@ int mf__s3creds_fetch(mf__s3cfg *cfg)
         return mf__error_set(MF_EINVAL, "AWS credentials: unknown source '%s'", src);
 
     creds c = { 0 };
-    int rc = strcmp(name, "process") == 0 ? MF_OK : curl_ready();
+    int rc = strcmp(name, "process") == 0 ? MF_OK : mf__s3_curl_ready();
     if (rc == MF_OK) {
         switch (name[0]) {
         case 'w': rc = fetch_web_identity(cfg, &c); break;

@@ -86,6 +86,10 @@
  */
 int mf__s3creds_fetch(mf__s3cfg *cfg);
 
+/* libcurl's global initialisation, once per process, for every S3 user
+ * of libcurl. MF_OK or MF_EIO naming what failed. Thread-safe. */
+int mf__s3_curl_ready(void);
+
 /* True when cfg holds temporary credentials (expiration != 0) that expire
  * within `margin` seconds of `now` (Unix seconds), or have expired. */
 bool mf__s3creds_expiring(const mf__s3cfg *cfg, int64_t now, int64_t margin);

@@ -462,6 +462,19 @@ static void header_copy(CURL *easy, const char *name, char *out, size_t cap)
     }
 }
 
+/* The MD5 of the concatenation of `iov` (S3's ETags and Content-MD5). */
+static int md5_iov(const mf_ds_iovec *iov, size_t niov, unsigned char md[16])
+{
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_md5(), NULL) == 1;
+    for (size_t i = 0; ok && i < niov; i++)
+        ok = EVP_DigestUpdate(c, iov[i].base, (size_t)iov[i].len) == 1;
+    ok = ok && EVP_DigestFinal_ex(c, md, &n) == 1 && n == 16;
+    EVP_MD_CTX_free(c);
+    return ok ? MF_OK : mf__error_set(MF_ERROR, "OpenSSL: MD5 failed");
+}
+
 /* Whether the credentials came from a source that can be asked again. */
 static bool refreshable(const mf__s3cfg *cfg)
 {
@@ -976,12 +989,6 @@ static int run1(req *r)
 
 /* ------------------------------------------------------------ methods */
 
-static int key_check(s3ds *s, const char *key)
-{
-    (void)s;
-    return mf_datastore_key_check(key);
-}
-
 /* HEAD: MF_OK with size and mtime, MF_ENOTFOUND, or an error. */
 static int head(s3ds *s, const char *key, uint64_t *size, int64_t *mtime)
 {
@@ -1005,7 +1012,7 @@ static int head(s3ds *s, const char *key, uint64_t *size, int64_t *mtime)
 static int s3_exists(mf_datastore *ds, const char *key, uint64_t *size)
 {
     s3ds *s = S(ds);
-    int rc = key_check(s, key);
+    int rc = mf_datastore_key_check(key);
     return rc ? rc : head(s, key, size, NULL);
 }
 
@@ -1047,16 +1054,10 @@ static int touch(s3ds *s, const char *key)
 /* The ETag S3 gives a single PUT of these bytes: their MD5, quoted. */
 static int etag_of(const mf_ds_iovec *iov, size_t niov, char out[35])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = c && EVP_DigestInit_ex(c, EVP_md5(), NULL) == 1;
-    for (size_t i = 0; ok && i < niov; i++)
-        ok = EVP_DigestUpdate(c, iov[i].base, (size_t)iov[i].len) == 1;
-    ok = ok && EVP_DigestFinal_ex(c, md, &n) == 1 && n == 16;
-    EVP_MD_CTX_free(c);
-    if (!ok)
-        return mf__error_set(MF_ERROR, "OpenSSL: MD5 failed");
+    unsigned char md[16];
+    int rc = md5_iov(iov, niov, md);
+    if (rc)
+        return rc;
     out[0] = '"';
     mf__hex(md, 16, out + 1);
     out[33] = '"';
@@ -1286,7 +1287,7 @@ static int put_impl(mf_datastore *ds, const char *key, const mf_ds_iovec *iov, s
                     uint32_t flags)
 {
     s3ds *s = S(ds);
-    int rc = key_check(s, key);
+    int rc = mf_datastore_key_check(key);
     if (rc)
         return rc;
     uint64_t total = 0;
@@ -1338,22 +1339,29 @@ static int put_impl(mf_datastore *ds, const char *key, const mf_ds_iovec *iov, s
     return put_single(s, key, iov, niov, total, if_none_match);
 }
 
+/* A read that yields no bytes: MF_OK (empty) when `off` is at most the
+ * object's size, MF_ERANGE past it, or the HEAD's error. */
+static int read_nothing(s3ds *s, const char *key, uint64_t off, mf_buf *out)
+{
+    uint64_t size = 0;
+    int rc = head(s, key, &size, NULL);
+    if (rc != MF_OK)
+        return rc;
+    if (off > size)
+        return mf__error_set(MF_ERANGE, "'%s' in %s: offset %" PRIu64 " past the end "
+                             "(%" PRIu64 " bytes)", key, s->root, off, size);
+    return mf__buf_grow(out, 0);
+}
+
 static int s3_get(mf_datastore *ds, const char *key, uint64_t off, uint64_t len, mf_buf *out)
 {
     s3ds *s = S(ds);
-    int rc = key_check(s, key);
+    int rc = mf_datastore_key_check(key);
     if (rc)
         return rc;
     mf__buf_clear(out);
-    if (len == 0) {
-        uint64_t size = 0;
-        if ((rc = head(s, key, &size, NULL)) != MF_OK)
-            return rc;
-        if (off > size)
-            return mf__error_set(MF_ERANGE, "'%s' in %s: offset %" PRIu64 " past the end "
-                                 "(%" PRIu64 " bytes)", key, s->root, off, size);
-        return mf__buf_grow(out, 0);
-    }
+    if (len == 0)
+        return read_nothing(s, key, off, out);
     /* The first range tells the object's size; small objects end there. */
     uint64_t first = len < s->part_size ? len : s->part_size;
     req r;
@@ -1371,16 +1379,10 @@ static int s3_get(mf_datastore *ds, const char *key, uint64_t off, uint64_t len,
     if (!rc)
         rc = run1(&r);
     if (rc == MF_ERANGE) {
-        /* Past the end, or an empty object: find out which. */
-        uint64_t size = 0;
+        /* Past the end, or at the end (an empty object): find out which. */
         req_dispose(&r);
         mf__buf_clear(out);
-        if ((rc = head(s, key, &size, NULL)) != MF_OK)
-            return rc;
-        if (off == size)
-            return mf__buf_grow(out, 0);
-        return mf__error_set(MF_ERANGE, "'%s' in %s: offset %" PRIu64 " past the end "
-                             "(%" PRIu64 " bytes)", key, s->root, off, size);
+        return read_nothing(s, key, off, out);
     }
     if (rc == MF_ENOTFOUND)
         rc = mf__error_set(MF_ENOTFOUND, "'%s' not found in %s", key, s->root);
@@ -1456,7 +1458,7 @@ fail:
 static int s3_del(mf_datastore *ds, const char *key)
 {
     s3ds *s = S(ds);
-    int rc = key_check(s, key);
+    int rc = mf_datastore_key_check(key);
     if (rc)
         return rc;
     /* S3 answers 204 for missing keys too; the contract says ENOTFOUND. */
@@ -1534,8 +1536,6 @@ static int list_pages(s3ds *s, const char *prefix, bool dirs, list_ctx *c)
             req_query(&r, "continuation-token", token.ptr);
         if (!rc)
             rc = run1(&r);
-        if (rc == MF_ENOTFOUND) /* NoSuchBucket is MF_EIO: this is odd */
-            rc = mf__error_recode(MF_EIO);
         mf__s3xml_listing page = MF__S3XML_LISTING_INIT;
         if (!rc) {
             rc = mf__s3xml_list_parse(&page, body.ptr, body.size, MF__S3XML_URL, &cbs);
@@ -1579,7 +1579,7 @@ int mf__s3_list_dirs(mf_datastore *ds, const char *prefix,
     if (rc)
         return rc;
     list_ctx c = { s, NULL, cb, payload, 0, false };
-    return list_pages(s, prefix ? prefix : "", true, &c);
+    return contract(list_pages(s, prefix ? prefix : "", true, &c));
 }
 
 /* ---- batch delete */
@@ -1605,14 +1605,15 @@ static int del_entry(const char *key, const char *code, const char *message, voi
     return 0;
 }
 
+/* The Content-MD5 header of a body: its MD5 in base64. */
 static int content_md5(const void *data, size_t len, char out[32])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (EVP_Digest(data, len, md, &n, EVP_md5(), NULL) != 1 || n != 16)
-        return mf__error_set(MF_ERROR, "OpenSSL: MD5 failed");
-    EVP_EncodeBlock((unsigned char *)out, md, 16);
-    return MF_OK;
+    unsigned char md[16];
+    mf_ds_iovec v = { data, len };
+    int rc = md5_iov(&v, 1, md);
+    if (rc == MF_OK)
+        EVP_EncodeBlock((unsigned char *)out, md, 16);
+    return rc;
 }
 
 int mf__s3_delete_batch(mf_datastore *ds, const char *const *keys, size_t n, uint64_t *failed)
@@ -1632,7 +1633,7 @@ int mf__s3_delete_batch(mf_datastore *ds, const char *const *keys, size_t n, uin
         if (!offs)
             rc = mf__error_oom();
         for (size_t i = 0; !rc && i < m; i++) {
-            rc = key_check(s, keys[at + i]);
+            rc = mf_datastore_key_check(keys[at + i]);
             offs[i] = names.size;
             if (!rc)
                 rc = mf__buf_printf(&names, "%s%s", s->prefix, keys[at + i]);
@@ -1721,14 +1722,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 {
     (void)h;
     pthread_mutex_unlock(&((s3ds *)ud)->share_lock[data]);
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* Split "s3://bucket/prefix" into bucket and a prefix ending in '/'. */
@@ -1899,10 +1892,9 @@ int mf__s3_open(mf_datastore **out, const char *root)
     if (!out)
         return mf__error_set(MF_EINVAL, "S3 open: out is NULL");
     *out = NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return mf__error_set(MF_EIO, "libcurl failed to initialise: %s",
-                             curl_easy_strerror(curl_init_rc));
+    int rc = mf__s3_curl_ready();
+    if (rc)
+        return rc;
     s3ds *s = calloc(1, sizeof *s);
     if (!s)
         return mf__error_oom();
@@ -1923,7 +1915,7 @@ int mf__s3_open(mf_datastore **out, const char *root)
     s->vt.list = s3_list;
     s->vt.del = s3_del;
 
-    int rc = parse_root(s, root);
+    rc = parse_root(s, root);
     if (!rc)
         rc = read_settings(s);
     if (!rc && (rc = mf__s3cfg_load(&s->cfg)) != MF_OK)
