@@ -293,6 +293,10 @@ class FaultProxy:
             self._tls.load_cert_chain(tls_cert, tls_key)
         self._hash_checked = 0
         self._hash_mismatches = 0
+        # Requests signed with temporary keys (ASIA...), and STS AssumeRole
+        # calls that went through.
+        self._temporary_signed = 0
+        self._assume_role_calls = 0
         if rules:
             self.set_rules(rules)
 
@@ -325,6 +329,8 @@ class FaultProxy:
                     "hash_checked": self._hash_checked,
                     "hash_mismatches": self._hash_mismatches,
                     "credential_fetches": self._credential_fetches,
+                    "temporary_signed": self._temporary_signed,
+                    "assume_role_calls": self._assume_role_calls,
                     "log": list(self._log)}
 
     def _decide(self, method: str, target: str) -> Tuple[int, Optional[dict]]:
@@ -436,6 +442,11 @@ class FaultProxy:
                     csock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = _read_body(client, hdrs) or b""
                 client_close = hdrs.get("connection", "").lower() == "close"
+                with self._lock:
+                    if "Credential=ASIA" in hdrs.get("authorization", ""):
+                        self._temporary_signed += 1
+                    if body.startswith(b"Action=AssumeRole&"):
+                        self._assume_role_calls += 1
                 claimed = hdrs.get("x-amz-content-sha256", "")
                 if self._check_hash and len(claimed) == 64:
                     good = hashlib.sha256(body).hexdigest() == claimed.lower()

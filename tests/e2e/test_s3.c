@@ -511,15 +511,24 @@ static void test_payload_hashes_checked(void **state)
     mf_buf_dispose(&st);
 }
 
-static uint64_t credential_fetches(void)
+/* One of the proxy's counters. */
+static uint64_t proxy_stat(const char *name)
 {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\": ", name);
     mf_buf st = MF_BUF_INIT;
     proxy_stats(&st);
-    const char *n = strstr(st.ptr, "\"credential_fetches\": ");
-    assert_non_null(n);
-    uint64_t v = strtoull(n + strlen("\"credential_fetches\": "), NULL, 10);
+    const char *n = strstr(st.ptr, key);
+    if (!n)
+        fail_msg("no %s in the proxy's stats", name);
+    uint64_t v = strtoull(n + strlen(key), NULL, 10);
     mf_buf_dispose(&st);
     return v;
+}
+
+static uint64_t credential_fetches(void)
+{
+    return proxy_stat("credential_fetches");
 }
 
 /* Container credentials (what AWS Batch jobs get): temporary keys of a
@@ -543,6 +552,18 @@ static void test_container_credentials(void **state)
     assert_int_equal(ds->get(ds, "k", 0, MF_DS_TO_END, &b), MF_OK);
     assert_string_equal(b.ptr, "temporary");
     assert_int_equal(credential_fetches() - f0, 1); /* an hour left: no refresh */
+    /* A HEAD refused with 400 (no body to say ExpiredToken): the
+     * credentials are fetched again and the HEAD tried once more. */
+    rules("[{\"action\":\"status\",\"status\":400,\"method\":\"HEAD\",\"count\":1}]");
+    f0 = credential_fetches();
+    assert_int_equal(ds->exists(ds, "k", NULL), MF_OK);
+    assert_int_equal(credential_fetches() - f0, 1);
+    /* ... but only once: a HEAD that keeps failing is an error */
+    rules("[{\"action\":\"status\",\"status\":403,\"method\":\"HEAD\"}]");
+    f0 = credential_fetches();
+    assert_int_equal(ds->exists(ds, "k", NULL), MF_EACCESS);
+    assert_int_equal(credential_fetches() - f0, 1);
+    no_rules();
     mf_datastore_free(ds);
 
     /* Credentials that expire within the window are fetched anew. */
@@ -561,6 +582,64 @@ static void test_container_credentials(void **state)
     setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
     free(id);
     free(secret);
+    mf_buf_dispose(&b);
+}
+
+/* A profile that assumes a role (role_arn + source_profile, as
+ * cross-account setups do): STS AssumeRole at moto, signed with the
+ * source profile's keys and checked by moto; the role's temporary keys
+ * then sign every S3 request. */
+static void test_assume_role_profile(void **state)
+{
+    (void)state;
+    char conf[2048], path[512];
+    char *id = strdup(getenv("AWS_ACCESS_KEY_ID")), *secret = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    char *saved_conf = strdup(getenv("AWS_CONFIG_FILE"));
+    snprintf(path, sizeof path, "%s/aws-config", getenv("HOME"));
+    snprintf(conf, sizeof conf,
+             "[profile dev]\nrole_arn = %s\nsource_profile = base\nrole_session_name = mf-e2e\n"
+             "[profile base]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+             "[profile wrong]\nrole_arn = %s\nsource_profile = badkeys\n"
+             "[profile badkeys]\naws_access_key_id = %s\naws_secret_access_key = sEcReTwrong\n",
+             getenv("MF_TEST_ROLE_ARN"), id, secret, getenv("MF_TEST_ROLE_ARN"), id);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(conf, fp);
+    assert_int_equal(fclose(fp), 0);
+    setenv("AWS_CONFIG_FILE", path, 1);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("AWS_PROFILE", "dev", 1);
+
+    uint64_t calls = proxy_stat("assume_role_calls"), temp = proxy_stat("temporary_signed");
+    mf_datastore *ds = open_fresh();
+    mf_buf b = MF_BUF_INIT;
+    assert_int_equal(put1(ds, "k", "as a role", 9, 0), MF_OK);
+    assert_int_equal(ds->get(ds, "k", 0, MF_DS_TO_END, &b), MF_OK);
+    assert_string_equal(b.ptr, "as a role");
+    assert_int_equal(proxy_stat("assume_role_calls") - calls, 1);
+    assert_true(proxy_stat("temporary_signed") - temp >= 2); /* the PUT and the GET */
+    mf_datastore_free(ds);
+
+    /* a source whose secret is wrong: moto refuses the AssumeRole call */
+    setenv("AWS_PROFILE", "wrong", 1);
+    ds = NULL;
+    assert_int_equal(mf__s3_open(&ds, root), MF_EACCESS);
+    assert_null(ds);
+    const char *msg = mf_error_last();
+    assert_non_null(strstr(msg, "assume-role (profile 'wrong'): STS AssumeRole at"));
+    assert_non_null(strstr(msg, "(HTTP 403)"));
+    assert_null(strstr(msg, "sEcReT"));
+    assert_null(strstr(msg, secret));
+
+    unsetenv("AWS_PROFILE");
+    setenv("AWS_CONFIG_FILE", saved_conf, 1);
+    setenv("AWS_ACCESS_KEY_ID", id, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+    unlink(path);
+    free(id);
+    free(secret);
+    free(saved_conf);
     mf_buf_dispose(&b);
 }
 
@@ -641,6 +720,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_multipart),
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_container_credentials),
+        cmocka_unit_test(test_assume_role_profile),
         cmocka_unit_test(test_retry_transient),
         cmocka_unit_test(test_stall_then_retry),
         cmocka_unit_test(test_faults_never_stop),

@@ -83,6 +83,7 @@ def temporary_credentials(s3):
         return {"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
                 "Token": c["SessionToken"],
                 "Expiration": c["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+    fetch.role_arn = arn
     return fetch
 
 
@@ -91,6 +92,7 @@ def run(args, cmd, home, cert, key):
                                     tls_cert=cert, tls_key=key) as proxy:
         s3.client().create_bucket(Bucket=args.bucket)
         proxy.credentials_provider = temporary_credentials(s3)
+        role_arn = proxy.credentials_provider.role_arn
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("AWS_") and not k.startswith("METAFLOW_")}
         env.update(s3.env())
@@ -104,6 +106,7 @@ def run(args, cmd, home, cert, key):
         env["MF_TEST_S3_BUCKET"] = args.bucket
         env["MF_TEST_S3_DIRECT_URL"] = s3.endpoint_url
         env["MF_TEST_PROXY_CONTROL"] = proxy.control_url
+        env["MF_TEST_ROLE_ARN"] = role_arn
         if cert:
             env["AWS_CA_BUNDLE"] = cert
         return subprocess.call(cmd, env=env)

@@ -343,6 +343,12 @@ typedef struct ctx {
     mf_buf cred_path, conf_path;
     const char *profile;
     mf_buf conf_section; /* "default" or "profile <name>" */
+    /* A source_profile's context: the environment is not read for
+     * credentials (botocore's disable_env_vars), and `chain` lists the
+     * profiles that led here, the first being AWS_PROFILE's. */
+    bool no_env;
+    const char *chain[MF__S3CFG_MAX_CHAIN + 1];
+    int nchain;
 } ctx;
 
 /* The profile's value, the credentials file winning as botocore merges them. */
@@ -392,32 +398,62 @@ static int keys_from(mf__s3cfg *out, const ini *f, const char *section, const ch
     return MF_OK;
 }
 
-static int resolve_credentials(mf__s3cfg *out, const ctx *c)
+/* True when the profile has keys of its own in either file. */
+static bool has_keys(const ctx *c)
+{
+    return prof(c, "aws_access_key_id") || prof(c, "aws_secret_access_key");
+}
+
+/* True when the profile assumes a role with a source of credentials (and
+ * is not a web identity one). */
+static bool assumes_role(const ctx *c)
+{
+    return prof(c, "role_arn") && !prof(c, "web_identity_token_file") &&
+           (prof(c, "source_profile") || prof(c, "credential_source"));
+}
+
+/* The environment's keys; MF_ENOTFOUND when neither is set. */
+static int keys_from_env(mf__s3cfg *out)
 {
     const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
     int rc;
-    if (id || secret) {
-        if (!id || !secret)
-            return mf__error_set(MF_EINVAL, "%s is set but %s is not",
-                                 id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                                 id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-        const char *exp = env("AWS_CREDENTIAL_EXPIRATION");
-        if (exp && mf__s3cfg_parse_time(exp, &out->expiration) != MF_OK)
-            return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 time",
-                                 exp);
-        if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
-            (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
-            (rc = dup_into(&out->session_token, env("AWS_SESSION_TOKEN"))) != MF_OK ||
-            (rc = dup_into(&out->source, "environment")) != MF_OK)
-            return rc;
-        return MF_OK;
-    }
-    if (prof(c, "role_arn") && !prof(c, "web_identity_token_file") &&
-        (prof(c, "source_profile") || prof(c, "credential_source"))) {
+    if (!id && !secret)
+        return MF_ENOTFOUND;
+    if (!id || !secret)
+        return mf__error_set(MF_EINVAL, "%s is set but %s is not",
+                             id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                             id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    const char *exp = env("AWS_CREDENTIAL_EXPIRATION");
+    if (exp && mf__s3cfg_parse_time(exp, &out->expiration) != MF_OK)
+        return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 time",
+                             exp);
+    if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
+        (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
+        (rc = dup_into(&out->session_token, env("AWS_SESSION_TOKEN"))) != MF_OK ||
+        (rc = dup_into(&out->source, "environment")) != MF_OK)
+        return rc;
+    return MF_OK;
+}
+
+/* Credentials as botocore's chain finds them (config.h). In a
+ * source_profile's context, without the environment, the role step (the
+ * caller's) and the container and instance sources. */
+static int resolve_credentials(mf__s3cfg *out, const ctx *c)
+{
+    int rc;
+    bool role = !c->no_env && assumes_role(c);
+    const char *cs = prof(c, "credential_source");
+    /* A profile that assumes its role with the environment's keys uses
+     * them for that: AWS_PROFILE names it on purpose. (botocore lets the
+     * keys themselves win unless the profile is named in code.) */
+    bool env_role = role && cs && strcmp(cs, "Environment") == 0;
+    if (!c->no_env && !env_role && (rc = keys_from_env(out)) != MF_ENOTFOUND)
+        return rc;
+    if (role) {
         out->pending = "assume-role";
         return MF_OK;
     }
-    if ((env("AWS_WEB_IDENTITY_TOKEN_FILE") && env("AWS_ROLE_ARN")) ||
+    if ((!c->no_env && env("AWS_WEB_IDENTITY_TOKEN_FILE") && env("AWS_ROLE_ARN")) ||
         (prof(c, "web_identity_token_file") && prof(c, "role_arn"))) {
         out->pending = "web-identity";
         return MF_OK;
@@ -438,6 +474,12 @@ static int resolve_credentials(mf__s3cfg *out, const ctx *c)
         rc = keys_from(out, &c->conf, "profile default", "shared-config", c->profile);
     if (rc != MF_ENOTFOUND)
         return rc;
+    if (c->no_env)
+        return mf__error_set(MF_EINVAL,
+                             "AWS profile '%s', the source_profile of profile '%s', has no "
+                             "credentials: no keys, role, web identity, sso or credential_process "
+                             "in '%s' or '%s'",
+                             c->profile, c->chain[c->nchain - 1], c->cred.path, c->conf.path);
     out->pending = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
                            env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
                        ? "container"
@@ -527,7 +569,7 @@ static int resolve_endpoint(mf__s3cfg *out, const ctx *c)
  * botocore merges them); `from` says which, for messages. */
 static const char *setting(const ctx *c, const char *var, const char *key, const char **from)
 {
-    const char *v = env(var);
+    const char *v = var && !c->no_env ? env(var) : NULL;
     *from = var;
     if (!v) {
         v = prof(c, key);
@@ -637,13 +679,151 @@ static int resolve_imds(mf__s3cfg *out, const ctx *c)
     return dup_into(&out->imds_endpoint, u);
 }
 
-/* Capture what the pending network source reads (config.h). */
-static int resolve_network(mf__s3cfg *out, const ctx *c)
+static int resolve_pending(mf__s3cfg *out, const ctx *c, const mf__s3cfg *top);
+
+/* A source_profile's context: the same files, another profile. */
+static int source_ctx(ctx *sub, const ctx *c, const char *name)
 {
-    const char *from;
-    int rc = dup_into(&out->ca_bundle, setting(c, "AWS_CA_BUNDLE", "ca_bundle", &from));
-    if (rc != MF_OK || !out->pending)
+    *sub = *c;
+    sub->profile = name;
+    sub->no_env = true;
+    sub->chain[sub->nchain++] = c->profile;
+    sub->conf_section = (mf_buf)MF_BUF_INIT;
+    int rc = strcmp(name, "default") == 0 ? mf__buf_puts(&sub->conf_section, "default")
+                                          : mf__buf_printf(&sub->conf_section, "profile %s", name);
+    if (rc != MF_OK)
         return rc;
+    if (!ini_has(&c->cred, name) && !ini_has(&c->conf, sub->conf_section.ptr) &&
+        !(strcmp(name, "default") == 0 && ini_has(&c->conf, "profile default")))
+        return mf__error_set(MF_EINVAL,
+                             "AWS profile '%s': its source_profile '%s' is in neither '%s' nor '%s'",
+                             c->profile, name, c->cred.path, c->conf.path);
+    return MF_OK;
+}
+
+/* The credentials that call AssumeRole for `out` (config.h). */
+static int resolve_role_source(mf__s3cfg *out, const ctx *c, const mf__s3cfg *top)
+{
+    const char *src_profile = prof(c, "source_profile"), *cred_source = prof(c, "credential_source");
+    mf__s3cfg *src = calloc(1, sizeof *src);
+    if (!src)
+        return mf__error_oom();
+    *src = (mf__s3cfg)MF__S3CFG_INIT;
+    out->role_source = src;
+    int rc;
+    if ((rc = dup_into(&src->region, out->region)) != MF_OK ||
+        (rc = dup_into(&src->ca_bundle, top->ca_bundle)) != MF_OK)
+        return rc;
+    if (src_profile && cred_source)
+        return mf__error_set(MF_EINVAL,
+                             "AWS profile '%s' has both source_profile and credential_source; "
+                             "set one",
+                             c->profile);
+    if (cred_source) {
+        if ((rc = dup_into(&src->profile, c->profile)) != MF_OK)
+            return rc;
+        if (strcmp(cred_source, "Environment") == 0) {
+            rc = keys_from_env(src);
+            if (rc == MF_ENOTFOUND)
+                rc = mf__error_set(MF_EINVAL,
+                                   "AWS profile '%s': credential_source is Environment but "
+                                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+                                   c->profile);
+            return rc;
+        }
+        if (strcmp(cred_source, "Ec2InstanceMetadata") == 0) {
+            src->pending = "imds";
+        } else if (strcmp(cred_source, "EcsContainer") == 0) {
+            if (!env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") &&
+                !env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+                return mf__error_set(MF_EINVAL,
+                                     "AWS profile '%s': credential_source is EcsContainer but "
+                                     "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor "
+                                     "AWS_CONTAINER_CREDENTIALS_FULL_URI is set",
+                                     c->profile);
+            src->pending = "container";
+        } else {
+            return mf__error_set(MF_EINVAL,
+                                 "AWS profile '%s': credential_source '%s' is not Environment, "
+                                 "Ec2InstanceMetadata or EcsContainer",
+                                 c->profile, cred_source);
+        }
+        return resolve_pending(src, c, top);
+    }
+
+    ctx sub;
+    rc = source_ctx(&sub, c, src_profile);
+    if (rc == MF_OK)
+        rc = dup_into(&src->profile, src_profile);
+    /* botocore: a source profile with keys uses them even when it also
+     * assumes a role (so a profile may name itself); one without keys
+     * that assumes a role continues the chain. */
+    if (rc == MF_OK && !has_keys(&sub) && assumes_role(&sub)) {
+        mf_buf loop = MF_BUF_INIT;
+        bool seen = false;
+        for (int i = 0; i < sub.nchain; i++)
+            seen = seen || strcmp(sub.chain[i], src_profile) == 0;
+        if (seen || sub.nchain >= MF__S3CFG_MAX_CHAIN) {
+            for (int i = 0; i < sub.nchain && rc == MF_OK; i++)
+                rc = mf__buf_printf(&loop, "%s -> ", sub.chain[i]);
+            if (rc == MF_OK)
+                rc = mf__buf_puts(&loop, src_profile);
+            if (rc == MF_OK && seen)
+                rc = mf__error_set(MF_EINVAL, "AWS profiles assume roles in a loop: %s", loop.ptr);
+            else if (rc == MF_OK)
+                rc = mf__error_set(MF_EINVAL, "AWS profiles assume more than %d roles in a row: %s",
+                                   MF__S3CFG_MAX_CHAIN, loop.ptr);
+        } else {
+            src->pending = "assume-role";
+        }
+        mf_buf_dispose(&loop);
+    } else if (rc == MF_OK) {
+        rc = resolve_credentials(src, &sub);
+    }
+    if (rc == MF_OK)
+        rc = resolve_pending(src, &sub, top);
+    mf_buf_dispose(&sub.conf_section);
+    return rc;
+}
+
+static int resolve_assume_role(mf__s3cfg *out, const ctx *c, const mf__s3cfg *top)
+{
+    const char *v = prof(c, "duration_seconds");
+    int rc;
+    if (v) {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < 900 || n > 43200)
+            return mf__error_set(MF_EINVAL,
+                                 "AWS profile '%s': duration_seconds '%s' is not a whole number "
+                                 "from 900 to 43200",
+                                 c->profile, v);
+        out->duration_s = (int32_t)n;
+    }
+    if ((rc = dup_into(&out->role_arn, prof(c, "role_arn"))) != MF_OK ||
+        (rc = dup_into(&out->role_session_name, prof(c, "role_session_name"))) != MF_OK ||
+        (rc = dup_into(&out->external_id, prof(c, "external_id"))) != MF_OK ||
+        (rc = dup_into(&out->mfa_serial, prof(c, "mfa_serial"))) != MF_OK)
+        return rc;
+    /* Every role of a chain is asked of the same STS: AWS_PROFILE's. */
+    if (out == top)
+        rc = configured_endpoint(&out->sts_endpoint_url, c, "AWS_ENDPOINT_URL_STS", "sts");
+    else
+        rc = dup_into(&out->sts_endpoint_url, top->sts_endpoint_url);
+    if (rc != MF_OK)
+        return rc;
+    return resolve_role_source(out, c, top);
+}
+
+/* Capture what out->pending's source reads (config.h). `top` is the
+ * configuration being loaded, `out` it or one of its role sources. */
+static int resolve_pending(mf__s3cfg *out, const ctx *c, const mf__s3cfg *top)
+{
+    if (!out->pending)
+        return MF_OK;
+    if (strcmp(out->pending, "assume-role") == 0)
+        return resolve_assume_role(out, c, top);
     if (strcmp(out->pending, "web-identity") == 0)
         return resolve_web_identity(out, c);
     if (strcmp(out->pending, "process") == 0)
@@ -653,6 +833,13 @@ static int resolve_network(mf__s3cfg *out, const ctx *c)
     if (strcmp(out->pending, "imds") == 0)
         return resolve_imds(out, c);
     return MF_OK;
+}
+
+static int resolve_network(mf__s3cfg *out, const ctx *c)
+{
+    const char *from;
+    int rc = dup_into(&out->ca_bundle, setting(c, "AWS_CA_BUNDLE", "ca_bundle", &from));
+    return rc != MF_OK ? rc : resolve_pending(out, c, out);
 }
 
 int mf__s3cfg_load(mf__s3cfg *out)
@@ -735,6 +922,12 @@ void mf__s3cfg_dispose(mf__s3cfg *cfg)
     free(cfg->container_token_file);
     wipe_free(cfg->container_token);
     free(cfg->imds_endpoint);
+    if (cfg->role_source) {
+        mf__s3cfg_dispose(cfg->role_source);
+        free(cfg->role_source);
+    }
+    free(cfg->external_id);
+    free(cfg->mfa_serial);
     *cfg = (mf__s3cfg)MF__S3CFG_INIT;
 }
 

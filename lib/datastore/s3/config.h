@@ -6,8 +6,10 @@
  * Credentials, first match wins (botocore's resolver order):
  *   1. AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN,
  *      AWS_CREDENTIAL_EXPIRATION]; only one of the two set is an error;
+ *      skipped when the profile assumes a role with credential_source =
+ *      Environment (they then sign its AssumeRole);
  *   2. the profile has role_arn + source_profile/credential_source
- *      -> pending "assume-role" (needs STS);
+ *      -> pending "assume-role" (needs STS; see below);
  *   3. AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, or the profile's
  *      web_identity_token_file + role_arn -> pending "web-identity";
  *   4. the profile has sso_session/sso_start_url -> pending "sso";
@@ -42,6 +44,25 @@
  *                 web_identity_token_file, role_arn, role_session_name;
  *                 the STS endpoint as the S3 one above with STS's names
  *                 (AWS_ENDPOINT_URL_STS, "sts =\n  endpoint_url = ...");
+ *   assume-role   the profile's role_arn, role_session_name, external_id,
+ *                 duration_seconds (900..43200), mfa_serial; the STS
+ *                 endpoint as for web-identity; and `role_source`, the
+ *                 configuration of the credentials that call AssumeRole,
+ *                 resolved now as botocore does:
+ *                   credential_source = Environment: the environment's
+ *                     keys (an error when there are none);
+ *                     Ec2InstanceMetadata: pending "imds";
+ *                     EcsContainer: pending "container";
+ *                   source_profile = <name>: a profile that has role_arn
+ *                     and a source but no keys assumes its own role first
+ *                     (a chain, at most MF__S3CFG_MAX_CHAIN roles long; a
+ *                     profile met twice is an error, except one naming
+ *                     itself that has keys); any other resolves as steps
+ *                     3-7 above without the environment (its
+ *                     web_identity_token_file + role_arn, sso, keys,
+ *                     credential_process), and an error when it has none.
+ *                 Setting both source_profile and credential_source is an
+ *                 error, as is an unknown credential_source.
  *   process       the profile's credential_process;
  *   container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
  *                 http://169.254.170.2), else _FULL_URI;
@@ -71,6 +92,7 @@
 
 #define MF__S3CFG_MAX_FILE (1024u * 1024u)
 #define MF__S3CFG_MAX_LINE 16384u
+#define MF__S3CFG_MAX_CHAIN 8 /* roles assumed one after another */
 
 typedef enum mf__s3cfg_addressing {
     MF__S3CFG_ADDRESSING_AUTO = 0, /* virtual when the bucket allows, else path */
@@ -99,10 +121,17 @@ typedef struct mf__s3cfg {
 
     /* What the pending network source needs (see above); NULL/0 unless
      * `pending` names that source. Kept after a fetch, for refreshes. */
-    char *role_arn;                /* web-identity */
+    char *role_arn;                /* web-identity, assume-role */
     char *web_identity_token_file; /* web-identity; re-read at each fetch */
-    char *role_session_name;       /* web-identity; NULL: generated */
-    char *sts_endpoint_url;        /* web-identity; NULL: https://sts.<region>.amazonaws.com */
+    char *role_session_name;       /* web-identity, assume-role; NULL: generated */
+    char *sts_endpoint_url;        /* web-identity, assume-role; NULL:
+                                      https://sts.<region>.amazonaws.com */
+    struct mf__s3cfg *role_source; /* assume-role: what signs the AssumeRole
+                                      call (owned; its own `pending` and
+                                      `source` as a top-level one's) */
+    char *external_id;             /* assume-role; NULL: none */
+    char *mfa_serial;              /* assume-role; fetching then fails */
+    int32_t duration_s;            /* assume-role; 0: STS's default */
     char *credential_process;      /* process: the command, for /bin/sh -c */
     char *container_url;           /* container: the full URL, never NULL for it */
     char *container_token_file;    /* container: Authorization from this file */

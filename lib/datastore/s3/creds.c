@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "creds.h"
+#include "sigv4.h"
 
 extern char **environ;
 
@@ -256,12 +257,18 @@ typedef struct http {
     char why[CURL_ERROR_SIZE + 64];
 } http;
 
-static void http_dispose(http *h)
+/* Wipe and free the request's headers (they may hold secrets). */
+static void http_clear_headers(http *h)
 {
     for (struct curl_slist *l = h->headers; l; l = l->next)
         OPENSSL_cleanse(l->data, strlen(l->data));
     curl_slist_free_all(h->headers);
     h->headers = NULL;
+}
+
+static void http_dispose(http *h)
+{
+    http_clear_headers(h);
     buf_wipe(&h->resp);
 }
 
@@ -444,7 +451,7 @@ static int creds_from_json(creds *out, const char *what, json_t *o, const char *
                      json_str(o, "Expiration"), need_exp, why, cap);
 }
 
-/* ---- STS's XML (expat), AssumeRoleWithWebIdentityResponse or ErrorResponse */
+/* ---- STS's XML (expat): <Action>Response or ErrorResponse */
 
 enum sts_field { F_ID, F_SECRET, F_TOKEN, F_EXPIRATION, F_CODE, F_MESSAGE, F_COUNT };
 
@@ -457,6 +464,7 @@ typedef struct sts_doc {
     int field;                       /* the leaf whose text is read, or -1 */
     mf_buf text[F_COUNT];            /* wiped */
     bool seen[F_COUNT];
+    const char *action; /* "AssumeRole...": the root <action>Response */
     bool is_error; /* the root is <ErrorResponse> or <Error> */
     char fault[QUOTE_MAX + 128];
 } sts_doc;
@@ -471,6 +479,13 @@ static void sts_fail(sts_doc *d, const char *fmt, ...)
     vsnprintf(d->fault, sizeof d->fault, fmt, ap);
     va_end(ap);
     XML_StopParser(d->xp, XML_FALSE);
+}
+
+/* True when `n` is `action` followed by `suffix`. */
+static bool sts_named(const char *n, const char *action, const char *suffix)
+{
+    size_t a = strlen(action);
+    return strncmp(n, action, a) == 0 && strcmp(n + a, suffix) == 0;
 }
 
 static const char *local_name(const XML_Char *name)
@@ -493,7 +508,7 @@ static void XMLCALL sts_start(void *ud, const XML_Char *name, const XML_Char **a
     enum sts_kind parent = d->depth ? (enum sts_kind)d->kind[d->depth] : K_OTHER, k = K_OTHER;
     int field = -1;
     if (d->depth == 0) {
-        if (strcmp(n, "AssumeRoleWithWebIdentityResponse") == 0) {
+        if (sts_named(n, d->action, "Response")) {
             k = K_RESPONSE;
         } else if (strcmp(n, "ErrorResponse") == 0) {
             k = K_ERROR_RESPONSE;
@@ -506,7 +521,7 @@ static void XMLCALL sts_start(void *ud, const XML_Char *name, const XML_Char **a
             return;
         }
         d->is_error = k != K_RESPONSE;
-    } else if (parent == K_RESPONSE && strcmp(n, "AssumeRoleWithWebIdentityResult") == 0) {
+    } else if (parent == K_RESPONSE && sts_named(n, d->action, "Result")) {
         k = K_RESULT;
     } else if (parent == K_RESULT && strcmp(n, "Credentials") == 0) {
         k = K_CREDENTIALS;
@@ -598,12 +613,14 @@ static const char *sts_get(sts_doc *d, enum sts_field f)
     return b->ptr + start;
 }
 
-/* Parse a whole response; MF_OK, or MF_EINVAL with d->fault set. */
-static int sts_parse(sts_doc *d, const mf_buf *body)
+/* Parse a whole response to `action`; MF_OK, or MF_EINVAL with d->fault
+ * set. */
+static int sts_parse(sts_doc *d, const mf_buf *body, const char *action)
 {
     int rc;
     memset(d, 0, sizeof *d);
     d->field = -1;
+    d->action = action;
     for (int i = 0; i < F_COUNT; i++)
         if ((rc = mf__buf_grow(&d->text[i], XML_FIELD_MAX)) != MF_OK)
             return rc;
@@ -669,57 +686,123 @@ static bool sts_retryable(const http *h, const char *code)
                      strcmp(code, "IDPCommunicationError") == 0));
 }
 
-static int fetch_web_identity(const mf__s3cfg *cfg, creds *out)
+/* The Host header curl sends for `url` (host[:port], the port left out
+ * when it is the scheme's default) and the path, for signing. MF_EINVAL
+ * for a URL that cannot be signed as it is sent. */
+static int url_parts(const char *url, mf_buf *host, mf_buf *path)
 {
-    if (!cfg->role_arn || !cfg->web_identity_token_file)
-        return mf__error_set(MF_EINVAL, "web-identity: no %s (set %s or the profile's %s)",
-                             !cfg->role_arn ? "role ARN" : "token file",
-                             !cfg->role_arn ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE",
-                             !cfg->role_arn ? "role_arn" : "web_identity_token_file");
-    mf_buf token = MF_BUF_INIT, form = MF_BUF_INIT, url = MF_BUF_INIT, session = MF_BUF_INIT;
+    const char *auth;
+    bool https;
+    if (strncasecmp(url, "https://", 8) == 0)
+        auth = url + 8, https = true;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        auth = url + 7, https = false;
+    else
+        return MF_EINVAL;
+    size_t alen = strcspn(auth, "/?#");
+    if (!alen || memchr(auth, '@', alen) || auth[alen] == '?' || auth[alen] == '#' ||
+        strpbrk(auth + alen, "?#%"))
+        return MF_EINVAL;
+    if (https && alen > 4 && memcmp(auth + alen - 4, ":443", 4) == 0)
+        alen -= 4;
+    else if (!https && alen > 3 && memcmp(auth + alen - 3, ":80", 3) == 0)
+        alen -= 3;
+    mf__buf_clear(host);
+    mf__buf_clear(path);
+    int rc = mf__buf_put(host, auth, alen);
+    if (rc == MF_OK) {
+        const char *p = auth + strcspn(auth, "/");
+        rc = mf__buf_puts(path, *p ? p : "/");
+    }
+    if (rc == MF_OK)
+        for (char *c = host->ptr; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    return rc;
+}
+
+/* Sign an STS form POST with `sign` (SigV4, service "sts", the config's
+ * region) and set its headers on `h`, replacing the previous ones. */
+static int sts_sign(http *h, const mf__s3cfg *cfg, const mf__sigv4_credentials *sign,
+                    const char *form, size_t form_len)
+{
+    static const char ctype[] = "application/x-www-form-urlencoded; charset=utf-8";
+    mf_buf host = MF_BUF_INIT, path = MF_BUF_INIT;
+    mf__sigv4_result res = MF__SIGV4_RESULT_INIT;
+    mf__sigv4_pair out[MF__SIGV4_HEADERS_MAX];
+    char hash[2 * MF_SHA256_LEN + 1];
+    uint8_t md[MF_SHA256_LEN];
+    int rc = url_parts(h->url, &host, &path);
+    if (rc == MF_EINVAL) {
+        char shown[512];
+        url_shown(shown, sizeof shown, h->url);
+        rc = mf__error_set(MF_EINVAL,
+                           "the STS endpoint '%s' cannot be signed (expected http(s)://host"
+                           "[:port][/path], no query or percent sign)",
+                           shown);
+    }
+    if (rc == MF_OK && (rc = mf__sha256(form, form_len, md)) == MF_OK) {
+        mf__hex(md, MF_SHA256_LEN, hash);
+        mf__sigv4_pair signed_hdr[] = { { "Content-Type", ctype } };
+        mf__sigv4_request sr = {
+            .method = "POST", .host = host.ptr, .path = path.ptr,
+            .headers = signed_hdr, .header_count = 1, .payload_hash = hash,
+            .region = cfg->region ? cfg->region : "us-east-1", .service = "sts",
+            .time = (int64_t)time(NULL), .flags = MF__SIGV4_NO_CONTENT_SHA256,
+        };
+        rc = mf__sigv4_sign(&res, &sr, sign);
+    }
+    if (rc == MF_OK) {
+        http_clear_headers(h);
+        size_t n = mf__sigv4_result_headers(&res, out);
+        rc = http_header(h, "Content-Type", ctype);
+        for (size_t i = 0; rc == MF_OK && i < n; i++)
+            rc = http_header(h, out[i].name, out[i].value);
+        if (rc == MF_OK)
+            rc = http_header(h, "Expect", NULL);
+    }
+    mf__sigv4_result_dispose(&res);
+    mf_buf_dispose(&host);
+    mf_buf_dispose(&path);
+    return rc;
+}
+
+/* POST `form` to STS's `action` for `role` and read the credentials it
+ * returns into `out`; signed with `sign` unless that is NULL. Messages
+ * start with `what` (the source's name). Wipes nothing of `form`. */
+static int sts_call(const mf__s3cfg *cfg, const char *what, const char *action, const char *role,
+                    const mf_buf *form, const mf__sigv4_credentials *sign, creds *out)
+{
+    mf_buf url = MF_BUF_INIT;
     http h = { 0 };
     sts_doc d = { 0 };
     char shown[512], why[QUOTE_MAX * 2 + 256];
-    int rc = read_secret_file(&token, cfg->web_identity_token_file, "web-identity: token file");
+    int rc = mf__s3creds_sts_url(cfg, &url);
     if (rc != MF_OK)
         goto done;
-    if (cfg->role_session_name)
-        rc = mf__buf_puts(&session, cfg->role_session_name);
-    else
-        rc = mf__buf_printf(&session, "libmetaflow-%lld", (long long)time(NULL));
-    if (rc != MF_OK || (rc = mf__s3creds_sts_url(cfg, &url)) != MF_OK)
-        goto done;
     url_shown(shown, sizeof shown, url.ptr);
-
-    /* Sized once (at most 3 bytes per input byte), so the form holding the
-     * token is never reallocated. */
-    size_t need = 128 + 3 * (strlen(cfg->role_arn) + session.size + token.size);
-    if ((rc = mf__buf_grow(&form, need)) != MF_OK)
-        goto done;
-    form_put(&form, "Action", "AssumeRoleWithWebIdentity");
-    form_put(&form, "Version", "2011-06-15");
-    form_put(&form, "RoleArn", cfg->role_arn);
-    form_put(&form, "RoleSessionName", session.ptr);
-    form_put(&form, "WebIdentityToken", token.ptr);
-    buf_wipe(&token);
-
     h.method = "POST";
     h.url = url.ptr;
-    h.body = form.ptr;
-    h.body_len = form.size;
+    h.body = form->ptr;
+    h.body_len = form->size;
     h.connect_ms = STS_CONNECT_MS;
     h.timeout_ms = STS_TIMEOUT_MS;
     h.ca_bundle = cfg->ca_bundle;
-    if ((rc = http_header(&h, "Content-Type",
-                          "application/x-www-form-urlencoded; charset=utf-8")) != MF_OK ||
-        (rc = http_header(&h, "Expect", NULL)) != MF_OK)
+    if (!sign &&
+        ((rc = http_header(&h, "Content-Type",
+                           "application/x-www-form-urlencoded; charset=utf-8")) != MF_OK ||
+         (rc = http_header(&h, "Expect", NULL)) != MF_OK))
         goto done;
     for (int attempt = 1;; attempt++) {
+        /* Signed again for each attempt: a signature is good for minutes. */
+        if (sign && (rc = sts_sign(&h, cfg, sign, form->ptr, form->size)) != MF_OK) {
+            mf__error_wrap("%s: STS %s", what, action);
+            goto done;
+        }
         rc = http_run(&h);
         if (rc != MF_OK && rc != MF_EIO)
             goto done;
         sts_dispose(&d);
-        int prc = rc == MF_OK ? sts_parse(&d, &h.resp) : MF_EINVAL;
+        int prc = rc == MF_OK ? sts_parse(&d, &h.resp, action) : MF_EINVAL;
         if (prc == MF_ENOMEM) {
             rc = prc;
             goto done;
@@ -730,8 +813,7 @@ static int fetch_web_identity(const mf__s3cfg *cfg, creds *out)
         sleep_ms(200L << attempt);
     }
     if (rc == MF_EIO) {
-        rc = mf__error_set(MF_EIO, "web-identity: STS AssumeRoleWithWebIdentity at '%s': %s", shown,
-                           h.why);
+        rc = mf__error_set(MF_EIO, "%s: STS %s at '%s': %s", what, action, shown, h.why);
         goto done;
     }
     if (!d.fault[0] && d.is_error) {
@@ -739,34 +821,119 @@ static int fetch_web_identity(const mf__s3cfg *cfg, creds *out)
         char qc[QUOTE_MAX + 4], qm[QUOTE_MAX + 4];
         quote(qc, sizeof qc, code ? code : "(no Code)", strlen(code ? code : "(no Code)"));
         quote(qm, sizeof qm, msg ? msg : "", msg ? strlen(msg) : 0);
-        rc = mf__error_set(MF_EIO,
-                           "web-identity: STS AssumeRoleWithWebIdentity at '%s' refused role '%s' "
-                           "(HTTP %ld): %s%s%s",
-                           shown, cfg->role_arn, h.status, qc, qm[0] ? ": " : "", qm);
+        rc = mf__error_set(h.status == 403 ? MF_EACCESS : MF_EIO,
+                           "%s: STS %s at '%s' refused role '%s' (HTTP %ld): %s%s%s", what, action,
+                           shown, role, h.status, qc, qm[0] ? ": " : "", qm);
         goto done;
     }
     if (h.status != 200) {
-        rc = mf__error_set(MF_EIO, "web-identity: STS AssumeRoleWithWebIdentity at '%s': HTTP %ld",
-                           shown, h.status);
+        rc = mf__error_set(MF_EIO, "%s: STS %s at '%s': HTTP %ld", what, action, shown, h.status);
         goto done;
     }
     if (d.fault[0]) {
-        rc = mf__error_set(MF_EINVAL, "web-identity: STS AssumeRoleWithWebIdentity at '%s': %s",
-                           shown, d.fault);
+        rc = mf__error_set(MF_EINVAL, "%s: STS %s at '%s': %s", what, action, shown, d.fault);
         goto done;
     }
     rc = creds_set(out, "response", sts_get(&d, F_ID), sts_get(&d, F_SECRET), sts_get(&d, F_TOKEN),
                    "SessionToken", sts_get(&d, F_EXPIRATION), true, why, sizeof why);
     if (rc == MF_EINVAL)
-        rc = mf__error_set(MF_EINVAL, "web-identity: STS AssumeRoleWithWebIdentity at '%s': %s",
-                           shown, why);
+        rc = mf__error_set(MF_EINVAL, "%s: STS %s at '%s': %s", what, action, shown, why);
 done:
     sts_dispose(&d);
     http_dispose(&h);
+    mf_buf_dispose(&url);
+    return rc;
+}
+
+/* Start the form of an STS `action` for cfg's role: Action, Version,
+ * RoleArn and RoleSessionName (the configured one, else
+ * "libmetaflow-<unix time>"), with room for `extra` more input bytes.
+ * Sized once (at most 3 bytes per input byte), so a form that will hold a
+ * secret is never reallocated. */
+static int sts_form(mf_buf *form, const mf__s3cfg *cfg, const char *action, size_t extra)
+{
+    char session[128];
+    if (cfg->role_session_name)
+        snprintf(session, sizeof session, "%s", cfg->role_session_name);
+    else
+        snprintf(session, sizeof session, "libmetaflow-%lld", (long long)time(NULL));
+    int rc = mf__buf_grow(form, 160 + 3 * (strlen(cfg->role_arn) + strlen(session) + extra));
+    if (rc == MF_OK) {
+        form_put(form, "Action", action);
+        form_put(form, "Version", "2011-06-15");
+        form_put(form, "RoleArn", cfg->role_arn);
+        form_put(form, "RoleSessionName", session);
+    }
+    return rc;
+}
+
+static int fetch_web_identity(const mf__s3cfg *cfg, creds *out)
+{
+    if (!cfg->role_arn || !cfg->web_identity_token_file)
+        return mf__error_set(MF_EINVAL, "web-identity: no %s (set %s or the profile's %s)",
+                             !cfg->role_arn ? "role ARN" : "token file",
+                             !cfg->role_arn ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE",
+                             !cfg->role_arn ? "role_arn" : "web_identity_token_file");
+    mf_buf token = MF_BUF_INIT, form = MF_BUF_INIT;
+    int rc = read_secret_file(&token, cfg->web_identity_token_file, "web-identity: token file");
+    if (rc != MF_OK ||
+        (rc = sts_form(&form, cfg, "AssumeRoleWithWebIdentity", token.size)) != MF_OK)
+        goto done;
+    form_put(&form, "WebIdentityToken", token.ptr);
+    buf_wipe(&token);
+    rc = sts_call(cfg, "web-identity", "AssumeRoleWithWebIdentity", cfg->role_arn, &form, NULL,
+                  out);
+done:
     buf_wipe(&token);
     buf_wipe(&form);
-    mf_buf_dispose(&url);
-    mf_buf_dispose(&session);
+    return rc;
+}
+
+/* ---- assume-role: STS AssumeRole, signed with the role source's keys */
+
+/* Renew the role source's credentials when they are missing or expire
+ * within this many seconds. */
+#define ROLE_SOURCE_MARGIN_S 300
+
+static int fetch_assume_role(mf__s3cfg *cfg, creds *out)
+{
+    const char *profile = cfg->profile ? cfg->profile : "default";
+    mf__s3cfg *src = cfg->role_source;
+    if (!cfg->role_arn || !src)
+        return mf__error_set(MF_EINVAL, "assume-role: profile '%s' has no role_arn and source",
+                             profile);
+    if (cfg->mfa_serial)
+        return mf__error_set(MF_ENOTSUP,
+                             "assume-role: profile '%s' needs an MFA code (mfa_serial), which "
+                             "cannot be asked for here: get temporary credentials first (such as "
+                             "'aws configure export-credentials --profile %s --format process' "
+                             "in a credential_process, or environment variables)",
+                             profile, profile);
+    int rc = MF_OK;
+    if (src->pending || !src->access_key_id ||
+        mf__s3creds_expiring(src, (int64_t)time(NULL), ROLE_SOURCE_MARGIN_S)) {
+        if ((rc = mf__s3creds_fetch(src)) != MF_OK)
+            return mf__error_wrap("assume-role: profile '%s': the credentials for role '%s'",
+                                  profile, cfg->role_arn);
+    }
+    mf_buf form = MF_BUF_INIT;
+    if ((rc = sts_form(&form, cfg, "AssumeRole",
+                       cfg->external_id ? strlen(cfg->external_id) : 0)) != MF_OK)
+        goto done;
+    if (cfg->external_id)
+        form_put(&form, "ExternalId", cfg->external_id);
+    if (cfg->duration_s > 0) {
+        char d[16];
+        snprintf(d, sizeof d, "%d", (int)cfg->duration_s);
+        form_put(&form, "DurationSeconds", d);
+    }
+    mf__sigv4_credentials sign = { src->access_key_id, src->secret_access_key,
+                                   src->session_token };
+    char what[300];
+    snprintf(what, sizeof what, "assume-role (profile '%s')", profile);
+    rc = sts_call(cfg, what, "AssumeRole", cfg->role_arn, &form, &sign, out);
+done:
+    mf_buf_dispose(&form);
     return rc;
 }
 
@@ -1290,7 +1457,8 @@ done:
 /* The static name of a source fetched here, or NULL. */
 static const char *network_source(const char *s)
 {
-    static const char *const names[] = { "web-identity", "container", "imds", "process" };
+    static const char *const names[] = { "web-identity", "container", "imds", "process",
+                                         "assume-role" };
     for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i]) == 0)
             return names[i];
@@ -1304,24 +1472,20 @@ int mf__s3creds_fetch(mf__s3cfg *cfg)
     if (!src && cfg->source)
         return mf__error_set(MF_EINVAL,
                              "AWS credentials from %s cannot be fetched again (only web-identity, "
-                             "container, imds and process ones can)%s",
+                             "assume-role, container, imds and process ones can)%s",
                              cfg->source,
                              cfg->expiration ? ": they expire and must be renewed there" : "");
     if (!src)
         return mf__error_set(MF_EINVAL, "AWS credentials: no source to fetch from");
-    if (strcmp(src, "assume-role") == 0 || strcmp(src, "sso") == 0) {
-        bool sso = src[0] == 's';
+    if (strcmp(src, "sso") == 0)
         return mf__error_set(
             MF_ENOTSUP,
-            "AWS profile '%s' %s, which libmetaflow does not support: use static keys "
-            "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the shared credentials file), web "
-            "identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN) or a credential_process%s",
-            profile,
-            sso ? "uses IAM Identity Center (sso_session or sso_start_url)"
-                : "assumes a role (role_arn with source_profile or credential_source)",
-            sso ? " (such as 'aws configure export-credentials --profile <name> --format process')"
-                : "");
-    }
+            "AWS profile '%s' uses IAM Identity Center (sso_session or sso_start_url), which "
+            "libmetaflow does not support: use static keys (AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or the shared credentials file), web identity "
+            "(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN) or a credential_process (such as "
+            "'aws configure export-credentials --profile <name> --format process')",
+            profile);
     const char *name = network_source(src);
     if (!name)
         return mf__error_set(MF_EINVAL, "AWS credentials: unknown source '%s'", src);
@@ -1333,6 +1497,7 @@ int mf__s3creds_fetch(mf__s3cfg *cfg)
         case 'w': rc = fetch_web_identity(cfg, &c); break;
         case 'c': rc = fetch_container(cfg, &c); break;
         case 'i': rc = fetch_imds(cfg, &c); break;
+        case 'a': rc = fetch_assume_role(cfg, &c); break;
         default: rc = fetch_process(cfg, &c); break;
         }
     }
@@ -1354,6 +1519,11 @@ int mf__s3creds_fetch(mf__s3cfg *cfg)
     cfg->source = source;
     cfg->pending = NULL;
     return MF_OK;
+}
+
+bool mf__s3creds_refreshable(const mf__s3cfg *cfg)
+{
+    return !cfg->pending && network_source(cfg->source) != NULL;
 }
 
 bool mf__s3creds_expiring(const mf__s3cfg *cfg, int64_t now, int64_t margin)

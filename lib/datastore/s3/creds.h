@@ -33,7 +33,16 @@
  *                 {Version: 1, AccessKeyId, SecretAccessKey, SessionToken?,
  *                 Expiration?}. A non-zero exit is an error quoting the
  *                 start of its stderr. No timeout (neither has botocore).
- *   assume-role, sso  not supported (MF_ENOTSUP).
+ *   assume-role   STS AssumeRole (RoleArn, RoleSessionName as for
+ *                 web-identity, ExternalId and DurationSeconds when set), a
+ *                 form POST to the same STS endpoint, signed with SigV4
+ *                 (service "sts", the config's region) by the credentials
+ *                 of cfg->role_source, which are fetched first when they
+ *                 are pending, missing or expire within 300 s (so a chain
+ *                 of roles fetches inward, and each link refreshes).
+ *                 Up to 3 attempts, as web-identity. A profile with
+ *                 mfa_serial fails with MF_ENOTSUP: no code can be asked.
+ *   sso           not supported (MF_ENOTSUP).
  *
  * HTTP: libcurl, TLS verified (the config's ca_bundle as CA file when set),
  * no redirects followed, http and https only, every response at most
@@ -67,12 +76,14 @@
  * Fetch credentials from cfg->pending's source into cfg: access_key_id,
  * secret_access_key, session_token (NULL when a process gives none),
  * expiration (Unix seconds; 0 when a process gives none), source
- * ("web-identity", "container", "imds" or "process"); pending becomes NULL.
- * When pending is NULL and source names one of those four, fetch from it
- * again: that is how expiring credentials are refreshed.
+ * ("web-identity", "assume-role", "container", "imds" or "process");
+ * pending becomes NULL. When pending is NULL and source names one of
+ * those, fetch from it again: that is how expiring credentials are
+ * refreshed.
  *
- * MF_OK; MF_ENOTSUP for "assume-role" and "sso" (the message says which,
- * and which ways are supported); MF_EINVAL for a setting or a response
+ * MF_OK; MF_ENOTSUP for "sso" and for a role that needs an MFA code (the
+ * message says which ways are supported); MF_EACCESS when STS refuses
+ * with HTTP 403 (its Code and Message quoted); MF_EINVAL for a setting or a response
  * that cannot be used (no role ARN, an http URL to a host not allowed, a
  * token with a line break, an empty token file, a malformed or incomplete
  * response, a process's JSON of another Version) or nothing to fetch;
@@ -89,6 +100,10 @@ int mf__s3creds_fetch(mf__s3cfg *cfg);
 /* libcurl's global initialisation, once per process, for every S3 user
  * of libcurl. MF_OK or MF_EIO naming what failed. Thread-safe. */
 int mf__s3_curl_ready(void);
+
+/* True when cfg's credentials came from a source that can be asked again
+ * (web-identity, assume-role, container, imds, process). */
+bool mf__s3creds_refreshable(const mf__s3cfg *cfg);
 
 /* True when cfg holds temporary credentials (expiration != 0) that expire
  * within `margin` seconds of `now` (Unix seconds), or have expired. */

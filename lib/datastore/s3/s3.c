@@ -475,15 +475,6 @@ static int md5_iov(const mf_ds_iovec *iov, size_t niov, unsigned char md[16])
     return ok ? MF_OK : mf__error_set(MF_ERROR, "OpenSSL: MD5 failed");
 }
 
-/* Whether the credentials came from a source that can be asked again. */
-static bool refreshable(const mf__s3cfg *cfg)
-{
-    static const char *const sources[] = { "web-identity", "container", "imds", "process" };
-    for (size_t i = 0; cfg->source && i < sizeof sources / sizeof sources[0]; i++)
-        if (strcmp(cfg->source, sources[i]) == 0)
-            return true;
-    return false;
-}
 
 /* Sign the request with the current credentials (refreshed when they are
  * about to expire) and turn the result into header lines. */
@@ -497,7 +488,7 @@ static int req_sign(req *r)
     pthread_mutex_lock(&s->cred_lock);
     int64_t now = (int64_t)time(NULL);
     if (s->cfg.pending ||
-        (refreshable(&s->cfg) && now >= s->cred_retry_at &&
+        (mf__s3creds_refreshable(&s->cfg) && now >= s->cred_retry_at &&
          mf__s3creds_expiring(&s->cfg, now, s->cred_margin))) {
         rc = mf__s3creds_fetch(&s->cfg);
         if (rc != MF_OK) {
@@ -771,11 +762,15 @@ static bool req_finish(req *r, CURLcode cc)
         default:
             code = MF_EIO;
         }
-        /* A token that expired in flight: fetch new credentials once. */
+        /* A token that expired in flight: fetch new credentials once. A
+         * HEAD's answer has no body to say so: any 400 or 403 to one is
+         * taken as maybe that (one more fetch and attempt when not). */
         if (r->status == 400 || r->status == 403) {
-            if (strcmp(xe.code, "ExpiredToken") == 0 && r->attempt < 2) {
+            bool expired = strcmp(xe.code, "ExpiredToken") == 0 ||
+                           (r->errbody.size == 0 && strcmp(r->method, "HEAD") == 0);
+            if (expired && r->attempt < 2) {
                 pthread_mutex_lock(&s->cred_lock);
-                if (refreshable(&s->cfg)) {
+                if (mf__s3creds_refreshable(&s->cfg)) {
                     s->cfg.expiration = 1; /* forces a fetch at the next signing */
                     s->cred_retry_at = 0;
                     transient = true;

@@ -24,8 +24,17 @@ end of a pipe, so the server never outlives it). Standard library only.
         (Action, Version, RoleArn, WebIdentityToken, RoleSessionName);
         modes: ok; error (ExpiredTokenException); throttle/<id> (Throttling
         once, then ok); doctype (a DOCTYPE in the answer)
+  POST /sts/<mode>              AssumeRole (Action=AssumeRole): the request
+        must carry a valid SigV4 signature (service sts) by a key of SIGNERS,
+        with its session token; ROLES says what each role returns, EXTERNAL_ARN
+        needs ExternalId EXTERNAL_ID. Modes: ok; throttle/<id> as above.
   GET  /_hits/<path>            how many requests <path> has had
+  GET  /_last/<path>            the last AssumeRole request to <path>, as
+                                "name=value" lines: key, region, token and
+                                form.<field>
 """
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -91,8 +100,88 @@ STS_ERROR = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
 </ErrorResponse>
 """
 
+FIRST_ARN = "arn:aws:iam::123456789012:role/first"
+EXTERNAL_ARN = "arn:aws:iam::123456789012:role/external"
+EXTERNAL_ID = "ext-42"
+# key id -> (secret, session token or None): who may sign AssumeRole.
+SIGNERS = {
+    "AKIDSOURCE": ("sEcReTsource", None),
+    "AKIDENV": ("sEcReTENV", None),
+    "ASIAFIRSTEXAMPLE": ("sEcReTfirst/x+y", "tOkEnfirst"),
+    "ASIAIMDSEXAMPLE": ("sEcReTimds", "tOkEnimds"),
+    "ASIACONTAINEREXAMPLE": ("sEcReTcontainer/Key+1", "tOkEncontainer"),
+}
+# role -> the credentials AssumeRole returns
+ROLES = {
+    ROLE_ARN: ("ASIAROLEEXAMPLE", "sEcReTrole", "tOkEnrole", "2033-04-05T06:07:08Z"),
+    FIRST_ARN: ("ASIAFIRSTEXAMPLE", "sEcReTfirst/x+y", "tOkEnfirst", "2031-02-03T04:05:06Z"),
+    EXTERNAL_ARN: ("ASIAEXTERNALEXAMPLE", "sEcReText", "tOkEnext", "2033-04-05T06:07:08Z"),
+}
+
+STS_ASSUME_OK = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <SourceIdentity>DevUser123</SourceIdentity>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/demo/{session}</Arn>
+      <AssumedRoleId>ARO123EXAMPLE123:{session}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>{id}</AccessKeyId>
+      <SecretAccessKey>{secret}</SecretAccessKey>
+      <SessionToken>{token}</SessionToken>
+      <Expiration>{expiration}</Expiration>
+    </Credentials>
+    <PackedPolicySize>8</PackedPolicySize>
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>
+"""
+
 hits = {}
 hits_lock = threading.Lock()
+last = {}
+AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/, ]+)/(\d{8})/([a-z0-9-]+)/([a-z0-9]+)/"
+                     r"aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})")
+
+
+def verify_sigv4(method, raw_path, headers, body, service):
+    """(key id, region) of a valid SigV4 header signature, else (None, why)."""
+    m = AUTH_RE.fullmatch(headers.get("Authorization", ""))
+    if not m:
+        return None, "no or malformed Authorization header"
+    key, day, region, svc, signed, signature = m.groups()
+    if svc != service:
+        return None, "signed for service " + svc
+    if key not in SIGNERS:
+        return None, "unknown access key"
+    secret, token = SIGNERS[key]
+    if headers.get("X-Amz-Security-Token") != token:
+        return None, "wrong or missing session token"
+    amz_date = headers.get("X-Amz-Date", "")
+    if amz_date[:8] != day:
+        return None, "credential scope date is not X-Amz-Date's"
+    names = signed.split(";")
+    if "host" not in names or "x-amz-date" not in names or names != sorted(names):
+        return None, "SignedHeaders lacks host or x-amz-date, or is not sorted"
+    if token and "x-amz-security-token" not in names:
+        return None, "the session token is not signed"
+    path, _, query = raw_path.partition("?")
+    canonical = "\n".join([
+        method, path, query,
+        "".join("%s:%s\n" % (n, " ".join(headers.get(n, "").split())) for n in names),
+        signed, hashlib.sha256(body).hexdigest()])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date,
+                         "%s/%s/%s/aws4_request" % (day, region, svc),
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (day, region, svc, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest(),
+                               signature):
+        return None, "The request signature we calculated does not match"
+    return key, region
 
 
 def count(path):
@@ -124,6 +213,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with hits_lock:
                 n = hits.get(path[len("/_hits"):], 0)
             return self.reply(200, str(n), "text/plain")
+        if path.startswith("/_last/"):
+            with hits_lock:
+                r = last.get(path[len("/_last"):], {})
+            return self.reply(200, "".join("%s=%s\n" % kv for kv in sorted(r.items())),
+                              "text/plain")
         n = count(path)
         if path.startswith("/container/"):
             return self.container(path, n)
@@ -142,9 +236,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         n = count(path)
         length = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(length).decode()
+        raw = self.rfile.read(length)
+        body = raw.decode()
         if path.startswith("/sts/"):
-            return self.sts(path, n, body)
+            return self.sts(path, n, body, raw)
         self.reply(404, "")
 
     # ---- container
@@ -213,7 +308,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def sts_error(self, status, code, message):
         self.reply(status, STS_ERROR.format(code=code, message=message), "text/xml")
 
-    def sts(self, path, n, body):
+    def sts(self, path, n, body, raw):
         if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return self.sts_error(400, "InvalidParameterValue", "not a form")
         try:
@@ -223,6 +318,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if any(len(v) != 1 for v in form.values()):
             return self.sts_error(400, "InvalidParameterValue", "repeated field")
         f = {k: v[0] for k, v in form.items()}
+        if f.get("Action") == "AssumeRole" and f.get("Version") == "2011-06-15":
+            return self.assume_role(path, n, f, raw)
         if f.get("Action") != "AssumeRoleWithWebIdentity" or f.get("Version") != "2011-06-15":
             return self.sts_error(400, "InvalidAction", "unknown action or version")
         session = f.get("RoleSessionName", "")
@@ -245,6 +342,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               + STS_OK.format(session=session), "text/xml")
         if mode == "ok" or mode.startswith("throttle/"):
             return self.reply(200, STS_OK.format(session=session), "text/xml")
+        self.sts_error(404, "NotFound", "no such mode")
+
+    def assume_role(self, path, n, f, raw):
+        key, region = verify_sigv4("POST", self.path, self.headers, raw, "sts")
+        if not key:
+            return self.sts_error(403, "SignatureDoesNotMatch", region)
+        rec = {"key": key, "region": region,
+               "token": self.headers.get("X-Amz-Security-Token", "")}
+        rec.update(("form." + k, v) for k, v in f.items())
+        with hits_lock:
+            last[path] = rec
+        session = f.get("RoleSessionName", "")
+        if not re.fullmatch(r"[\w+=,.@-]{2,64}", session):
+            return self.sts_error(400, "ValidationError", "bad RoleSessionName")
+        duration = f.get("DurationSeconds", "3600")
+        if not duration.isdigit() or not 900 <= int(duration) <= 43200:
+            return self.sts_error(400, "ValidationError", "bad DurationSeconds")
+        role = f.get("RoleArn")
+        if role not in ROLES or (role == EXTERNAL_ARN and f.get("ExternalId") != EXTERNAL_ID):
+            return self.sts_error(403, "AccessDenied",
+                                  "User: arn:aws:iam::123456789012:user/dev is not authorized "
+                                  "to perform: sts:AssumeRole on resource: " + str(role))
+        mode = path[len("/sts/"):]
+        if mode.startswith("throttle/") and n == 1:
+            return self.sts_error(400, "Throttling", "Rate exceeded")
+        if mode == "ok" or mode.startswith("throttle/"):
+            i, sec, tok, exp = ROLES[role]
+            return self.reply(200, STS_ASSUME_OK.format(session=session, id=i, secret=sec,
+                                                        token=tok, expiration=exp), "text/xml")
         self.sts_error(404, "NotFound", "no such mode")
 
 

@@ -42,6 +42,10 @@ extern char **environ;
 #define CONTAINER_EXP INT64_C(1893553445) /* 2030-01-02T03:04:05Z */
 #define IMDS_EXP INT64_C(1935817689)      /* 2031-05-06T07:08:09Z */
 #define STS_EXP INT64_C(1961989567)       /* 2032-03-04T05:06:07.123Z */
+#define FIRST_ARN "arn:aws:iam::123456789012:role/first"
+#define EXTERNAL_ARN "arn:aws:iam::123456789012:role/external"
+#define ROLE_EXP INT64_C(1996294028)  /* 2033-04-05T06:07:08Z */
+#define FIRST_EXP INT64_C(1927857906) /* 2031-02-03T04:05:06Z */
 
 static const char *g_python, *g_script;
 static pid_t g_server = -1;
@@ -174,22 +178,45 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return mf__buf_put(b, p, size * n) == MF_OK ? size * n : 0;
 }
 
-static long hits(const char *path)
+/* GET one of the server's own pages ("/_hits<path>", "/_last<path>"). */
+static void server_get(mf_buf *out, const char *page)
 {
     char url[256];
-    mf_buf b = MF_BUF_INIT;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/_hits%s", g_port, path);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, page);
+    mf__buf_clear(out);
     CURL *e = curl_easy_init();
     assert_non_null(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     assert_int_equal(curl_easy_perform(e), CURLE_OK);
     curl_easy_cleanup(e);
-    long n = strtol(b.ptr ? b.ptr : "-1", NULL, 10);
+    assert_int_equal(mf__buf_put(out, "", 1), MF_OK);
+}
+
+static long hits(const char *path)
+{
+    char page[200];
+    mf_buf b = MF_BUF_INIT;
+    snprintf(page, sizeof page, "/_hits%s", path);
+    server_get(&b, page);
+    long n = strtol(b.ptr, NULL, 10);
     mf_buf_dispose(&b);
     return n;
+}
+
+/* The last AssumeRole request to `path`, as "name=value\n" lines. */
+static const char *last_request(const char *path)
+{
+    static char text[4096];
+    char page[200];
+    mf_buf b = MF_BUF_INIT;
+    snprintf(page, sizeof page, "/_last%s", path);
+    server_get(&b, page);
+    snprintf(text, sizeof text, "%s", b.ptr);
+    mf_buf_dispose(&b);
+    return text;
 }
 
 /* ---- per test */
@@ -410,7 +437,7 @@ static void web_identity_errors(void **state)
     setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/not-allowed", 1);
     set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
 
-    const char *msg = fetch_err(&cfg, MF_EIO);
+    const char *msg = fetch_err(&cfg, MF_EACCESS);
     has(msg, "web-identity");
     has_url(msg, "/sts/ok");
     has(msg, "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity");
@@ -836,19 +863,11 @@ static void time_offsets(void **state)
 static void unsupported(void **state)
 {
     (void)state;
-    write_file("config", "[profile role]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
-                         "[profile base]\naws_access_key_id = AKIDBASE\n"
-                         "aws_secret_access_key = sEcReTbase\n"
-                         "[profile sso]\nsso_session = corp\n");
+    write_file("config", "[profile sso]\nsso_session = corp\n");
     set_path("AWS_CONFIG_FILE", "config");
     mf__s3cfg cfg = MF__S3CFG_INIT;
-    setenv("AWS_PROFILE", "role", 1);
-    const char *msg = fetch_err(&cfg, MF_ENOTSUP);
-    has(msg, "AWS profile 'role' assumes a role");
-    has(msg, "static keys");
-    has(msg, "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN)");
     setenv("AWS_PROFILE", "sso", 1);
-    msg = fetch_err(&cfg, MF_ENOTSUP);
+    const char *msg = fetch_err(&cfg, MF_ENOTSUP);
     has(msg, "AWS profile 'sso' uses IAM Identity Center");
     has(msg, "static keys");
     has(msg, "web identity");
@@ -868,6 +887,308 @@ static void unsupported(void **state)
     mf__s3cfg empty = MF__S3CFG_INIT;
     assert_false(mf__s3creds_expiring(&empty, 0, 0));
     assert_int_equal(mf__s3creds_fetch(&empty), MF_EINVAL);
+}
+
+/* ---- assume-role */
+
+static const char ROLE_CONFIG[] =
+    "[profile role]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "source_profile = base\n"
+    "role_session_name = mf-test\n"
+    "duration_seconds = 1800\n"
+    "region = eu-west-2\n"
+    "[profile base]\n"
+    "aws_access_key_id = AKIDSOURCE\n"
+    "aws_secret_access_key = sEcReTsource\n"
+    "[profile external]\n"
+    "role_arn = " EXTERNAL_ARN "\n"
+    "source_profile = base\n"
+    "external_id = ext-42\n"
+    "[profile chain]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "source_profile = first\n"
+    "[profile first]\n"
+    "role_arn = " FIRST_ARN "\n"
+    "source_profile = base\n"
+    "[profile self]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "source_profile = self\n"
+    "aws_access_key_id = AKIDSOURCE\n"
+    "aws_secret_access_key = sEcReTsource\n"
+    "[profile env]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "credential_source = Environment\n"
+    "[profile imds]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "credential_source = Ec2InstanceMetadata\n"
+    "[profile ecs]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "credential_source = EcsContainer\n"
+    "[profile viaproc]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "source_profile = proc\n";
+
+/* The credentials a fetch must have put in cfg. */
+static void has_role_creds(const mf__s3cfg *cfg, const char *id, int64_t exp)
+{
+    assert_null(cfg->pending);
+    assert_string_equal(cfg->source, "assume-role");
+    assert_string_equal(cfg->access_key_id, id);
+    assert_int_equal(cfg->expiration, exp);
+    assert_non_null(cfg->session_token);
+}
+
+static void assume_role(void **state)
+{
+    (void)state;
+    char conf[4096], script[128];
+    path_in(script, sizeof script, "proc.sh");
+    snprintf(conf, sizeof conf,
+             "%s[profile proc]\ncredential_process = sh %s\n", ROLE_CONFIG, script);
+    write_file("config", conf);
+    write_file("proc.sh", "echo '{\"Version\": 1, \"AccessKeyId\": \"ASIAFIRSTEXAMPLE\", "
+                          "\"SecretAccessKey\": \"sEcReTfirst/x+y\", \"SessionToken\": "
+                          "\"tOkEnfirst\"}'\n");
+    set_path("AWS_CONFIG_FILE", "config");
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+
+    /* source_profile with keys: one signed AssumeRole with every setting */
+    setenv("AWS_PROFILE", "role", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "assume-role");
+    assert_string_equal(cfg.role_arn, ROLE_ARN);
+    assert_int_equal(cfg.duration_s, 1800);
+    assert_non_null(cfg.role_source);
+    assert_string_equal(cfg.role_source->access_key_id, "AKIDSOURCE");
+    assert_string_equal(cfg.role_source->source, "shared-config:base");
+    assert_string_equal(cfg.role_source->region, "eu-west-2");
+    long before = hits("/sts/ok");
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    assert_string_equal(cfg.secret_access_key, "sEcReTrole");
+    assert_string_equal(cfg.session_token, "tOkEnrole");
+    assert_true(mf__s3creds_refreshable(&cfg));
+    assert_int_equal(hits("/sts/ok"), before + 1);
+    const char *req = last_request("/sts/ok");
+    has(req, "key=AKIDSOURCE\n");
+    has(req, "region=eu-west-2\n");
+    has(req, "token=\n");
+    has(req, "form.RoleArn=" ROLE_ARN "\n");
+    has(req, "form.RoleSessionName=mf-test\n");
+    has(req, "form.DurationSeconds=1800\n");
+    assert_null(strstr(req, "form.ExternalId"));
+    /* a refresh asks again, with the same source keys */
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    assert_int_equal(hits("/sts/ok"), before + 2);
+
+    /* external_id; the default session name; a throttled first answer */
+    setenv("AWS_PROFILE", "external", 1);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/throttle/ar");
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAEXTERNALEXAMPLE", ROLE_EXP);
+    assert_int_equal(hits("/sts/throttle/ar"), 2);
+    req = last_request("/sts/throttle/ar");
+    has(req, "form.ExternalId=ext-42\n");
+    has(req, "form.RoleSessionName=libmetaflow-");
+    has(req, "region=us-east-1\n");
+    assert_null(strstr(req, "form.DurationSeconds"));
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+
+    /* a chain: first's role is assumed with base's keys, then role's with
+     * first's temporary credentials (and their session token) */
+    setenv("AWS_PROFILE", "chain", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.role_source->pending, "assume-role");
+    assert_string_equal(cfg.role_source->role_arn, FIRST_ARN);
+    assert_string_equal(cfg.role_source->role_source->access_key_id, "AKIDSOURCE");
+    before = hits("/sts/ok");
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    has_role_creds(cfg.role_source, "ASIAFIRSTEXAMPLE", FIRST_EXP);
+    assert_int_equal(hits("/sts/ok"), before + 2);
+    req = last_request("/sts/ok");
+    has(req, "key=ASIAFIRSTEXAMPLE\n");
+    has(req, "token=tOkEnfirst\n");
+    has(req, "form.RoleArn=" ROLE_ARN "\n");
+    /* the inner credentials are good for years: a refresh asks once */
+    fetch_ok(&cfg);
+    assert_int_equal(hits("/sts/ok"), before + 3);
+    /* inner credentials about to expire are renewed first */
+    cfg.role_source->expiration = (int64_t)time(NULL) + 60;
+    fetch_ok(&cfg);
+    assert_int_equal(hits("/sts/ok"), before + 5);
+    has_role_creds(cfg.role_source, "ASIAFIRSTEXAMPLE", FIRST_EXP);
+
+    /* a profile that names itself and has keys uses them */
+    setenv("AWS_PROFILE", "self", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.role_source->source, "shared-config:self");
+    fetch_ok(&cfg);
+    has(last_request("/sts/ok"), "key=AKIDSOURCE\n");
+
+    /* credential_source: the environment's keys, even though they are set
+     * (AWS_PROFILE names the role on purpose) */
+    setenv("AWS_PROFILE", "env", 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "sEcReTENV", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "assume-role");
+    assert_string_equal(cfg.role_source->source, "environment");
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    has(last_request("/sts/ok"), "key=AKIDENV\n");
+    /* ... and other profiles still take the environment's keys */
+    setenv("AWS_PROFILE", "role", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.source, "environment");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+
+    /* credential_source: instance metadata and the container endpoint */
+    setenv("AWS_PROFILE", "imds", 1);
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/ok");
+    setenv("AWS_METADATA_SERVICE_TIMEOUT", "10", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.role_source->pending, "imds");
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    assert_string_equal(cfg.role_source->source, "imds");
+    req = last_request("/sts/ok");
+    has(req, "key=ASIAIMDSEXAMPLE\n");
+    has(req, "token=tOkEnimds\n");
+    setenv("AWS_PROFILE", "ecs", 1);
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/open");
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    has(last_request("/sts/ok"), "key=ASIACONTAINEREXAMPLE\n");
+
+    /* a source profile with a credential_process */
+    setenv("AWS_PROFILE", "viaproc", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.role_source->pending, "process");
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    req = last_request("/sts/ok");
+    has(req, "key=ASIAFIRSTEXAMPLE\n");
+    has(req, "token=tOkEnfirst\n");
+    mf__s3cfg_dispose(&cfg);
+}
+
+/* A load that must fail with MF_EINVAL; its message. */
+static const char *load_err(mf__s3cfg *cfg)
+{
+    assert_int_equal(mf__s3cfg_load(cfg), MF_EINVAL);
+    return clean(mf_error_last());
+}
+
+static void assume_role_errors(void **state)
+{
+    (void)state;
+    write_file("config",
+               "[profile loop1]\nrole_arn = " ROLE_ARN "\nsource_profile = loop2\n"
+               "[profile loop2]\nrole_arn = " FIRST_ARN "\nsource_profile = loop1\n"
+               "[profile both]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+               "credential_source = Environment\n"
+               "[profile badsrc]\nrole_arn = " ROLE_ARN "\ncredential_source = Laptop\n"
+               "[profile nokeys]\nrole_arn = " ROLE_ARN "\nsource_profile = empty\n"
+               "[profile empty]\nregion = us-west-2\n"
+               "[profile missing]\nrole_arn = " ROLE_ARN "\nsource_profile = nowhere\n"
+               "[profile env]\nrole_arn = " ROLE_ARN "\ncredential_source = Environment\n"
+               "[profile ecs]\nrole_arn = " ROLE_ARN "\ncredential_source = EcsContainer\n"
+               "[profile short]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+               "duration_seconds = 60\n"
+               "[profile mfa]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+               "mfa_serial = arn:aws:iam::123456789012:mfa/dev\n"
+               "[profile denied]\nrole_arn = arn:aws:iam::123456789012:role/not-allowed\n"
+               "source_profile = base\n"
+               "[profile noext]\nrole_arn = " EXTERNAL_ARN "\nsource_profile = base\n"
+               "[profile badsecret]\nrole_arn = " ROLE_ARN "\nsource_profile = wrong\n"
+               "[profile wrong]\naws_access_key_id = AKIDSOURCE\n"
+               "aws_secret_access_key = sEcReTwrong\n"
+               "[profile noimds]\nrole_arn = " ROLE_ARN "\ncredential_source = Ec2InstanceMetadata\n"
+               "[profile c1]\nrole_arn = " ROLE_ARN "\nsource_profile = c2\n"
+               "[profile c2]\nrole_arn = " ROLE_ARN "\nsource_profile = c3\n"
+               "[profile c3]\nrole_arn = " ROLE_ARN "\nsource_profile = c4\n"
+               "[profile c4]\nrole_arn = " ROLE_ARN "\nsource_profile = c5\n"
+               "[profile c5]\nrole_arn = " ROLE_ARN "\nsource_profile = c6\n"
+               "[profile c6]\nrole_arn = " ROLE_ARN "\nsource_profile = c7\n"
+               "[profile c7]\nrole_arn = " ROLE_ARN "\nsource_profile = c8\n"
+               "[profile c8]\nrole_arn = " ROLE_ARN "\nsource_profile = c9\n"
+               "[profile c9]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+               "[profile base]\naws_access_key_id = AKIDSOURCE\n"
+               "aws_secret_access_key = sEcReTsource\n");
+    set_path("AWS_CONFIG_FILE", "config");
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+
+    /* settings that cannot work fail at load, naming the profile */
+    static const char *const bad[][2] = {
+        { "loop1", "AWS profiles assume roles in a loop: loop1 -> loop2 -> loop1" },
+        { "both", "AWS profile 'both' has both source_profile and credential_source" },
+        { "badsrc", "credential_source 'Laptop' is not Environment, Ec2InstanceMetadata or "
+                    "EcsContainer" },
+        { "nokeys", "AWS profile 'empty', the source_profile of profile 'nokeys', has no "
+                    "credentials" },
+        { "missing", "AWS profile 'missing': its source_profile 'nowhere' is in neither" },
+        { "env", "credential_source is Environment but AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY are not set" },
+        { "ecs", "credential_source is EcsContainer but neither "
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor" },
+        { "short", "AWS profile 'short': duration_seconds '60' is not a whole number from 900 "
+                   "to 43200" },
+        { "c1", "AWS profiles assume more than 8 roles in a row: c1 -> c2" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("AWS_PROFILE", bad[i][0], 1);
+        has(load_err(&cfg), bad[i][1]);
+    }
+
+    /* refused by STS, or never asked */
+    long before = hits("/sts/ok");
+    setenv("AWS_PROFILE", "mfa", 1);
+    const char *msg = fetch_err(&cfg, MF_ENOTSUP);
+    has(msg, "assume-role: profile 'mfa' needs an MFA code (mfa_serial)");
+    has(msg, "credential_process");
+    assert_int_equal(hits("/sts/ok"), before);
+
+    setenv("AWS_PROFILE", "denied", 1);
+    msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "assume-role (profile 'denied'): STS AssumeRole at");
+    has_url(msg, "/sts/ok");
+    has(msg, "refused role 'arn:aws:iam::123456789012:role/not-allowed' (HTTP 403): "
+             "AccessDenied: User: arn:aws:iam::123456789012:user/dev is not authorized");
+    setenv("AWS_PROFILE", "noext", 1);
+    has(fetch_err(&cfg, MF_EACCESS), "AccessDenied");
+    has(last_request("/sts/ok"), "key=AKIDSOURCE\n");
+
+    setenv("AWS_PROFILE", "badsecret", 1);
+    msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "SignatureDoesNotMatch: The request signature we calculated does not match");
+
+    /* the source fails: its message, inside the role's */
+    setenv("AWS_PROFILE", "noimds", 1);
+    set_url("AWS_EC2_METADATA_SERVICE_ENDPOINT", "/imds/norole");
+    setenv("AWS_METADATA_SERVICE_TIMEOUT", "10", 1);
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "assume-role: profile 'noimds': the credentials for role '" ROLE_ARN "'");
+    has(msg, "no IAM role is attached to this instance (HTTP 404)");
+    assert_null(cfg.role_source->access_key_id);
+
+    /* an STS endpoint that cannot be signed as it is sent */
+    setenv("AWS_PROFILE", "denied", 1);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok?x=1");
+    msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "cannot be signed");
+
+    /* nothing listening */
+    setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+    msg = fetch_err(&cfg, MF_EIO);
+    has(msg, "assume-role (profile 'denied'): STS AssumeRole at 'http://127.0.0.1:1'");
+    mf__s3cfg_dispose(&cfg);
 }
 
 /* Fetches into separate configurations from several threads at once. */
@@ -942,6 +1263,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(imds_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(process, setup, teardown),
         cmocka_unit_test(time_offsets),
+        cmocka_unit_test_setup_teardown(assume_role, setup, teardown),
+        cmocka_unit_test_setup_teardown(assume_role_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(unsupported, setup, teardown),
         cmocka_unit_test_setup_teardown(threads, setup, teardown),
     };
