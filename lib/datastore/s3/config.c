@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "config.h"
 
@@ -297,7 +298,7 @@ int mf__s3cfg_parse_time(const char *s, int64_t *out)
         if (hh > 23 || mm > 59)
             return MF_EINVAL;
         offset = (int64_t)(hh * 3600 + mm * 60) * (*s == '-' ? -1 : 1);
-    } else if (strcmp(s, "Z") != 0 && strcmp(s, "") != 0) {
+    } else if (strcmp(s, "Z") != 0 && strcmp(s, "UTC") != 0 && strcmp(s, "") != 0) {
         return MF_EINVAL;
     }
     if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
@@ -623,6 +624,90 @@ static int resolve_web_identity(mf__s3cfg *out, const ctx *c)
     return configured_endpoint(&out->sts_endpoint_url, c, "AWS_ENDPOINT_URL_STS", "sts");
 }
 
+/* IAM Identity Center (config.h). */
+static int resolve_sso(mf__s3cfg *out, const ctx *c)
+{
+    const char *name = prof(c, "sso_session");
+    const char *url = prof(c, "sso_start_url"), *region = prof(c, "sso_region");
+    mf_buf sect = MF_BUF_INIT, key = MF_BUF_INIT;
+    int rc = MF_OK;
+    if (name) {
+        if ((rc = mf__buf_printf(&sect, "sso-session %s", name)) != MF_OK)
+            goto done;
+        if (!ini_has(&c->conf, sect.ptr)) {
+            rc = mf__error_set(MF_EINVAL,
+                               "AWS profile '%s': its sso_session '%s' has no [sso-session %s] "
+                               "section in '%s'",
+                               c->profile, name, name, c->conf.path);
+            goto done;
+        }
+        static const char *const keys[] = { "sso_start_url", "sso_region" };
+        const char **vals[] = { &url, &region };
+        for (size_t i = 0; i < 2; i++) {
+            const char *v = ini_get(&c->conf, sect.ptr, keys[i], NULL);
+            if (v && !*v)
+                v = NULL;
+            if (v && *vals[i] && strcmp(v, *vals[i]) != 0) {
+                rc = mf__error_set(MF_EINVAL,
+                                   "AWS profile '%s': its %s is not the one of [sso-session %s]",
+                                   c->profile, keys[i], name);
+                goto done;
+            }
+            if (v)
+                *vals[i] = v;
+        }
+    }
+    const char *account = prof(c, "sso_account_id"), *role = prof(c, "sso_role_name");
+    if (!url || !region || !account || !role) {
+        rc = mf__error_set(MF_EINVAL,
+                           "AWS profile '%s' uses IAM Identity Center but has no %s%s",
+                           c->profile,
+                           !url       ? "sso_start_url"
+                           : !region  ? "sso_region"
+                           : !account ? "sso_account_id"
+                                      : "sso_role_name",
+                           name ? " (in the profile or its sso-session)" : "");
+        goto done;
+    }
+    if (!region_valid(region)) {
+        rc = mf__error_set(MF_EINVAL, "AWS profile '%s': sso_region '%s' is not a valid region name",
+                           c->profile, region);
+        goto done;
+    }
+    const char *home = env("HOME");
+    if (!home) {
+        rc = mf__error_set(MF_EINVAL,
+                           "AWS profile '%s' uses IAM Identity Center, whose token cache is in "
+                           "~/.aws/sso/cache, but HOME is not set",
+                           c->profile);
+        goto done;
+    }
+    uint8_t md[20];
+    char hex[41];
+    const char *what = name ? name : url;
+    if (!EVP_Digest(what, strlen(what), md, NULL, EVP_sha1(), NULL)) {
+        rc = mf__error_set(MF_ERROR, "AWS profile '%s': SHA-1 failed in OpenSSL", c->profile);
+        goto done;
+    }
+    mf__hex(md, sizeof md, hex);
+    if ((rc = mf__buf_printf(&key, "%s/.aws/sso/cache/%s.json", home, hex)) != MF_OK ||
+        (rc = dup_into(&out->sso_start_url, url)) != MF_OK ||
+        (rc = dup_into(&out->sso_region, region)) != MF_OK ||
+        (rc = dup_into(&out->sso_account_id, account)) != MF_OK ||
+        (rc = dup_into(&out->sso_role_name, role)) != MF_OK ||
+        (rc = dup_into(&out->sso_session, name)) != MF_OK ||
+        (rc = configured_endpoint(&out->sso_endpoint_url, c, "AWS_ENDPOINT_URL_SSO", "sso")) !=
+            MF_OK ||
+        (rc = configured_endpoint(&out->sso_oidc_endpoint_url, c, "AWS_ENDPOINT_URL_SSO_OIDC",
+                                  "sso-oidc")) != MF_OK)
+        goto done;
+    out->sso_cache_file = mf__buf_detach(&key, NULL);
+done:
+    mf_buf_dispose(&sect);
+    mf_buf_dispose(&key);
+    return rc;
+}
+
 static int resolve_container(mf__s3cfg *out)
 {
     const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
@@ -828,6 +913,8 @@ static int resolve_pending(mf__s3cfg *out, const ctx *c, const mf__s3cfg *top)
         return resolve_web_identity(out, c);
     if (strcmp(out->pending, "process") == 0)
         return dup_into(&out->credential_process, prof(c, "credential_process"));
+    if (strcmp(out->pending, "sso") == 0)
+        return resolve_sso(out, c);
     if (strcmp(out->pending, "container") == 0)
         return resolve_container(out);
     if (strcmp(out->pending, "imds") == 0)
@@ -928,6 +1015,14 @@ void mf__s3cfg_dispose(mf__s3cfg *cfg)
     }
     free(cfg->external_id);
     free(cfg->mfa_serial);
+    free(cfg->sso_start_url);
+    free(cfg->sso_region);
+    free(cfg->sso_account_id);
+    free(cfg->sso_role_name);
+    free(cfg->sso_session);
+    free(cfg->sso_cache_file);
+    free(cfg->sso_endpoint_url);
+    free(cfg->sso_oidc_endpoint_url);
     *cfg = (mf__s3cfg)MF__S3CFG_INIT;
 }
 

@@ -63,6 +63,16 @@
  *                     credential_process), and an error when it has none.
  *                 Setting both source_profile and credential_source is an
  *                 error, as is an unknown credential_source.
+ *   sso           IAM Identity Center: the profile's sso_account_id and
+ *                 sso_role_name, and sso_start_url and sso_region, from
+ *                 the [sso-session <name>] section its sso_session names
+ *                 (the profile may repeat them, not contradict them), else
+ *                 from the profile itself (the legacy form); all four are
+ *                 needed. The token cache file, ~/.aws/sso/cache/<SHA-1 of
+ *                 the session name, else of the start URL>.json, as the
+ *                 AWS CLI writes it; the endpoints as the S3 one above with
+ *                 the names AWS_ENDPOINT_URL_SSO / "sso" and
+ *                 AWS_ENDPOINT_URL_SSO_OIDC / "sso-oidc";
  *   process       the profile's credential_process;
  *   container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
  *                 http://169.254.170.2), else _FULL_URI;
@@ -132,6 +142,16 @@ typedef struct mf__s3cfg {
     char *external_id;             /* assume-role; NULL: none */
     char *mfa_serial;              /* assume-role; fetching then fails */
     int32_t duration_s;            /* assume-role; 0: STS's default */
+    char *sso_start_url;           /* sso */
+    char *sso_region;              /* sso: where the portal and OIDC are */
+    char *sso_account_id;          /* sso */
+    char *sso_role_name;           /* sso */
+    char *sso_session;             /* sso: NULL for the legacy form, whose
+                                      tokens are never refreshed */
+    char *sso_cache_file;          /* sso: the token cache, re-read at each
+                                      fetch, rewritten after a refresh */
+    char *sso_endpoint_url;        /* sso: NULL: https://portal.sso.<sso_region>.amazonaws.com */
+    char *sso_oidc_endpoint_url;   /* sso: NULL: https://oidc.<sso_region>.amazonaws.com */
     char *credential_process;      /* process: the command, for /bin/sh -c */
     char *container_url;           /* container: the full URL, never NULL for it */
     char *container_token_file;    /* container: Authorization from this file */
@@ -165,8 +185,8 @@ void mf__s3cfg_dispose(mf__s3cfg *cfg);
 bool mf__s3cfg_use_path_style(const mf__s3cfg *cfg, const char *bucket);
 
 /* ISO 8601 as AWS writes times, "YYYY-MM-DDTHH:MM:SS" with an optional
- * fraction (dropped) and "Z", "+HH:MM", "+HHMM" (or '-') or nothing for
- * UTC, to Unix seconds. MF_OK or MF_EINVAL (no error message is set:
+ * fraction (dropped) and "Z", "UTC" (older AWS CLI SSO caches), "+HH:MM",
+ * "+HHMM" (or '-') or nothing for UTC, to Unix seconds. MF_OK or MF_EINVAL (no error message is set:
  * callers name the value's origin). */
 int mf__s3cfg_parse_time(const char *s, int64_t *out);
 

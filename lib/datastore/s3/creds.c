@@ -937,6 +937,312 @@ done:
     return rc;
 }
 
+/* ---- sso: IAM Identity Center (the AWS CLI's token cache, the portal's
+ * GetRoleCredentials, SSO-OIDC CreateToken to refresh) */
+
+#define SSO_REFRESH_WINDOW_S (15 * 60) /* botocore refreshes this early */
+#define SSO_ATTEMPTS 3
+
+/* Replace `key`'s string in `o`, wiping the old one first. */
+static int json_set_secret(json_t *o, const char *key, const char *value)
+{
+    json_t *old = json_object_get(o, key);
+    if (json_is_string(old))
+        OPENSSL_cleanse((char *)json_string_value(old), json_string_length(old));
+    json_t *v = json_string(value);
+    if (!v || json_object_set_new(o, key, v) != 0)
+        return mf__error_oom();
+    return MF_OK;
+}
+
+/* http_run with up to SSO_ATTEMPTS attempts (connection failures, 5xx,
+ * 429). */
+static int sso_http(http *h)
+{
+    for (int attempt = 1;; attempt++) {
+        int rc = http_run(h);
+        if ((rc != MF_OK && rc != MF_EIO) || attempt == SSO_ATTEMPTS ||
+            !(h->transient || h->status >= 500 || h->status == 429))
+            return rc;
+        sleep_ms(200L << attempt);
+    }
+}
+
+/* A service URL: the configured one, else https://<host>.<region>.amazonaws.com[.cn]. */
+static int service_url(mf_buf *out, const char *configured, const char *host, const char *region)
+{
+    mf__buf_clear(out);
+    if (configured) {
+        size_t n = strlen(configured);
+        while (n && configured[n - 1] == '/')
+            n--;
+        return mf__buf_put(out, configured, n);
+    }
+    return mf__buf_printf(out, "https://%s.%s.amazonaws.com%s", host, region,
+                          strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+}
+
+/* Write the token cache back (botocore does the same after a refresh):
+ * a temporary file of mode 0600 next to it, then rename. MF_OK or MF_EIO. */
+static int sso_cache_write(const char *path, json_t *cache)
+{
+    char *text = json_dumps(cache, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text)
+        return mf__error_oom();
+    mf_buf tmp = MF_BUF_INIT;
+    char eb[128];
+    int rc = mf__buf_printf(&tmp, "%s.tmp-%ld", path, (long)getpid());
+    int fd = rc == MF_OK ? open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (rc == MF_OK && fd < 0)
+        rc = mf__error_set(MF_EIO, "sso: the token cache '%s' cannot be written: %s", tmp.ptr,
+                           errno_text(errno, eb, sizeof eb));
+    size_t len = strlen(text), done = 0;
+    while (rc == MF_OK && done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = mf__error_set(MF_EIO, "sso: the token cache '%s' cannot be written: %s",
+                               tmp.ptr, errno_text(errno, eb, sizeof eb));
+        else
+            done += (size_t)n;
+    }
+    if (rc == MF_OK && fsync(fd) != 0)
+        rc = mf__error_set(MF_EIO, "sso: the token cache '%s' cannot be written: %s", tmp.ptr,
+                           errno_text(errno, eb, sizeof eb));
+    if (fd >= 0 && close(fd) != 0 && rc == MF_OK)
+        rc = mf__error_set(MF_EIO, "sso: the token cache '%s' cannot be written: %s", tmp.ptr,
+                           errno_text(errno, eb, sizeof eb));
+    if (rc == MF_OK && rename(tmp.ptr, path) != 0)
+        rc = mf__error_set(MF_EIO, "sso: the token cache '%s' cannot be replaced: %s", path,
+                           errno_text(errno, eb, sizeof eb));
+    if (rc != MF_OK && fd >= 0)
+        unlink(tmp.ptr);
+    OPENSSL_cleanse(text, len);
+    free(text);
+    mf_buf_dispose(&tmp);
+    return rc;
+}
+
+/* A new access token through SSO-OIDC CreateToken (grant refresh_token),
+ * put into `cache` (accessToken, expiresAt, refreshToken when a new one
+ * comes) and written back. MF_OK; otherwise `why` says why (no error state
+ * is set: the caller decides whether the old token still does). */
+static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *why, size_t cap)
+{
+    const char *client = json_str(cache, "clientId"), *secret = json_str(cache, "clientSecret");
+    const char *refresh = json_str(cache, "refreshToken");
+    const char *reg = json_str(cache, "registrationExpiresAt");
+    int64_t reg_exp = 0;
+    if (!client || !secret || !refresh) {
+        snprintf(why, cap, "the token cache has no %s",
+                 !client ? "clientId" : !secret ? "clientSecret" : "refreshToken");
+        return MF_EINVAL;
+    }
+    if (reg && (mf__s3cfg_parse_time(reg, &reg_exp) != MF_OK || reg_exp <= now)) {
+        snprintf(why, cap, "the client registration has expired");
+        return MF_EINVAL;
+    }
+    mf_buf url = MF_BUF_INIT, body = MF_BUF_INIT;
+    http h = { 0 };
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "grantType", "refresh_token", "clientId",
+                            client, "clientSecret", secret, "refreshToken", refresh);
+    json_t *resp = NULL;
+    char shown[512], jwhy[256];
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    int rc = text ? MF_OK : mf__error_oom();
+    if (rc == MF_OK && (rc = service_url(&url, cfg->sso_oidc_endpoint_url, "oidc",
+                                         cfg->sso_region)) == MF_OK)
+        rc = mf__buf_puts(&url, "/token");
+    if (rc != MF_OK)
+        goto done;
+    url_shown(shown, sizeof shown, url.ptr);
+    h.method = "POST";
+    h.url = url.ptr;
+    h.body = text;
+    h.body_len = strlen(text);
+    h.connect_ms = STS_CONNECT_MS;
+    h.timeout_ms = STS_TIMEOUT_MS;
+    h.ca_bundle = cfg->ca_bundle;
+    if ((rc = http_header(&h, "Content-Type", "application/json")) != MF_OK ||
+        (rc = http_header(&h, "Expect", NULL)) != MF_OK)
+        goto done;
+    if ((rc = sso_http(&h)) == MF_ENOMEM)
+        goto done;
+    if (rc == MF_EIO) {
+        snprintf(why, cap, "SSO-OIDC at '%s': %s", shown, h.why);
+        goto done;
+    }
+    if (h.status != 200) {
+        /* OIDC errors are {"error": "invalid_grant", "error_description": ...} */
+        const char *code = NULL;
+        char q[QUOTE_MAX + 4];
+        if (json_object_from(&resp, "response", &h.resp, jwhy, sizeof jwhy) == MF_OK)
+            code = json_str(resp, "error");
+        quote(q, sizeof q, code ? code : "", code ? strlen(code) : 0);
+        snprintf(why, cap, "SSO-OIDC at '%s' refused to refresh the token (HTTP %ld%s%s)", shown,
+                 h.status, q[0] ? ": " : "", q);
+        rc = MF_EIO;
+        goto done;
+    }
+    if ((rc = json_object_from(&resp, "response", &h.resp, jwhy, sizeof jwhy)) != MF_OK) {
+        snprintf(why, cap, "SSO-OIDC at '%s': %s", shown, jwhy);
+        goto done;
+    }
+    const char *token = json_str(resp, "accessToken");
+    json_t *in = json_object_get(resp, "expiresIn");
+    if (!token || !printable(token) || !json_is_integer(in) || json_integer_value(in) <= 0) {
+        snprintf(why, cap, "SSO-OIDC at '%s': the response has no usable %s", shown,
+                 !token || !printable(token) ? "accessToken" : "expiresIn");
+        rc = MF_EINVAL;
+        goto done;
+    }
+    time_t exp = (time_t)(now + json_integer_value(in));
+    struct tm tm;
+    char iso[32];
+    gmtime_r(&exp, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *new_refresh = json_str(resp, "refreshToken");
+    if ((rc = json_set_secret(cache, "accessToken", token)) != MF_OK ||
+        (rc = json_set_secret(cache, "expiresAt", iso)) != MF_OK ||
+        (new_refresh && (rc = json_set_secret(cache, "refreshToken", new_refresh)) != MF_OK))
+        goto done;
+    /* The new token works even if the cache cannot take it. */
+    if (sso_cache_write(cfg->sso_cache_file, cache) != MF_OK)
+        mf_error_clear();
+done:
+    if (text) {
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+    }
+    json_free(req);
+    json_free(resp);
+    http_dispose(&h);
+    mf_buf_dispose(&url);
+    mf_buf_dispose(&body);
+    return rc;
+}
+
+static int fetch_sso(const mf__s3cfg *cfg, creds *out)
+{
+    const char *profile = cfg->profile ? cfg->profile : "default";
+    if (!cfg->sso_cache_file || !cfg->sso_account_id || !cfg->sso_role_name || !cfg->sso_region)
+        return mf__error_set(MF_EINVAL, "sso: profile '%s' has no IAM Identity Center settings",
+                             profile);
+    char login[300], why[QUOTE_MAX + 600], shown[512];
+    snprintf(login, sizeof login, "run 'aws sso login --profile %s'", profile);
+    if (access(cfg->sso_cache_file, F_OK) != 0 && errno == ENOENT)
+        return mf__error_set(MF_EACCESS,
+                             "sso: profile '%s' has not logged in to IAM Identity Center (no "
+                             "token cache '%s'): %s",
+                             profile, cfg->sso_cache_file, login);
+    mf_buf raw = MF_BUF_INIT, url = MF_BUF_INIT, q = MF_BUF_INIT;
+    json_t *cache = NULL, *resp = NULL;
+    http h = { 0 };
+    int rc = read_secret_file(&raw, cfg->sso_cache_file, "sso: token cache");
+    if (rc != MF_OK)
+        goto done;
+    if ((rc = json_object_from(&cache, "token cache", &raw, why, sizeof why)) != MF_OK) {
+        rc = mf__error_set(rc, "sso: '%s': %s", cfg->sso_cache_file, why);
+        goto done;
+    }
+    const char *token = json_str(cache, "accessToken"), *exp_s = json_str(cache, "expiresAt");
+    int64_t exp = 0, now = (int64_t)time(NULL);
+    if (!token || !printable(token) || !exp_s || mf__s3cfg_parse_time(exp_s, &exp) != MF_OK) {
+        rc = mf__error_set(MF_EINVAL, "sso: the token cache '%s' has no usable %s: %s",
+                           cfg->sso_cache_file,
+                           !token || !printable(token) ? "accessToken" : "expiresAt", login);
+        goto done;
+    }
+    why[0] = '\0';
+    /* Only tokens of an sso-session can be refreshed (as in botocore). */
+    if (cfg->sso_session && exp - now < SSO_REFRESH_WINDOW_S) {
+        rc = sso_refresh(cfg, cache, now, why, sizeof why);
+        if (rc == MF_ENOMEM)
+            goto done;
+        if (rc == MF_OK) {
+            token = json_str(cache, "accessToken");
+            (void)mf__s3cfg_parse_time(json_str(cache, "expiresAt"), &exp);
+        }
+        rc = MF_OK;
+    }
+    if (exp <= now) {
+        rc = mf__error_set(MF_EACCESS, "sso: the IAM Identity Center session of profile '%s' "
+                                       "has expired%s%s: %s",
+                           profile, why[0] ? " and could not be refreshed: " : "", why, login);
+        goto done;
+    }
+
+    /* GetRoleCredentials */
+    if ((rc = service_url(&url, cfg->sso_endpoint_url, "portal.sso", cfg->sso_region)) != MF_OK ||
+        (rc = mf__buf_puts(&url, "/federation/credentials?")) != MF_OK ||
+        (rc = mf__buf_grow(&q, 64 + 3 * (strlen(cfg->sso_account_id) +
+                                         strlen(cfg->sso_role_name)))) != MF_OK)
+        goto done;
+    form_put(&q, "account_id", cfg->sso_account_id);
+    form_put(&q, "role_name", cfg->sso_role_name);
+    if ((rc = mf__buf_put(&url, q.ptr, q.size)) != MF_OK)
+        goto done;
+    url_shown(shown, sizeof shown, url.ptr);
+    h.method = "GET";
+    h.url = url.ptr;
+    h.connect_ms = STS_CONNECT_MS;
+    h.timeout_ms = STS_TIMEOUT_MS;
+    h.ca_bundle = cfg->ca_bundle;
+    if ((rc = http_header(&h, "x-amz-sso_bearer_token", token)) != MF_OK)
+        goto done;
+    if ((rc = sso_http(&h)) == MF_ENOMEM)
+        goto done;
+    if (rc == MF_EIO) {
+        rc = mf__error_set(MF_EIO, "sso: IAM Identity Center at '%s': %s", shown, h.why);
+        goto done;
+    }
+    if (h.status != 200) {
+        const char *msg = NULL;
+        char qm[QUOTE_MAX + 4];
+        if (json_object_from(&resp, "response", &h.resp, why, sizeof why) == MF_OK)
+            msg = json_str(resp, "message");
+        quote(qm, sizeof qm, msg ? msg : "", msg ? strlen(msg) : 0);
+        if (h.status == 401)
+            rc = mf__error_set(MF_EACCESS,
+                               "sso: IAM Identity Center at '%s' refused the token of profile "
+                               "'%s' (HTTP 401%s%s): %s",
+                               shown, profile, qm[0] ? ": " : "", qm, login);
+        else
+            rc = mf__error_set(h.status == 403 ? MF_EACCESS : MF_EIO,
+                               "sso: IAM Identity Center at '%s' refused role '%s' of account "
+                               "'%s' (HTTP %ld%s%s)",
+                               shown, cfg->sso_role_name, cfg->sso_account_id, h.status,
+                               qm[0] ? ": " : "", qm);
+        goto done;
+    }
+    json_t *rcreds = NULL;
+    if ((rc = json_object_from(&resp, "response", &h.resp, why, sizeof why)) == MF_OK) {
+        rcreds = json_object_get(resp, "roleCredentials");
+        json_t *e = json_object_get(rcreds, "expiration");
+        if (!json_is_object(rcreds) || !json_is_integer(e) || json_integer_value(e) <= 0) {
+            snprintf(why, sizeof why, "the response has no %s",
+                     !json_is_object(rcreds) ? "roleCredentials" : "usable expiration");
+            rc = MF_EINVAL;
+        } else {
+            rc = creds_set(out, "response", json_str(rcreds, "accessKeyId"),
+                           json_str(rcreds, "secretAccessKey"), json_str(rcreds, "sessionToken"),
+                           "sessionToken", NULL, false, why, sizeof why);
+            out->expiration = (int64_t)(json_integer_value(e) / 1000);
+        }
+    }
+    if (rc == MF_EINVAL)
+        rc = mf__error_set(MF_EINVAL, "sso: IAM Identity Center at '%s': %s", shown, why);
+done:
+    json_free(cache);
+    json_free(resp);
+    http_dispose(&h);
+    buf_wipe(&raw);
+    mf_buf_dispose(&url);
+    mf_buf_dispose(&q);
+    return rc;
+}
+
 /* ---- container credentials (ECS, EKS Pod Identity) */
 
 /* The host of an http(s) URL, lower case, IPv6 brackets dropped. */
@@ -1458,7 +1764,7 @@ done:
 static const char *network_source(const char *s)
 {
     static const char *const names[] = { "web-identity", "container", "imds", "process",
-                                         "assume-role" };
+                                         "assume-role", "sso" };
     for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i]) == 0)
             return names[i];
@@ -1467,25 +1773,15 @@ static const char *network_source(const char *s)
 
 int mf__s3creds_fetch(mf__s3cfg *cfg)
 {
-    const char *profile = cfg->profile ? cfg->profile : "default";
     const char *src = cfg->pending ? cfg->pending : network_source(cfg->source);
     if (!src && cfg->source)
         return mf__error_set(MF_EINVAL,
                              "AWS credentials from %s cannot be fetched again (only web-identity, "
-                             "assume-role, container, imds and process ones can)%s",
+                             "assume-role, sso, container, imds and process ones can)%s",
                              cfg->source,
                              cfg->expiration ? ": they expire and must be renewed there" : "");
     if (!src)
         return mf__error_set(MF_EINVAL, "AWS credentials: no source to fetch from");
-    if (strcmp(src, "sso") == 0)
-        return mf__error_set(
-            MF_ENOTSUP,
-            "AWS profile '%s' uses IAM Identity Center (sso_session or sso_start_url), which "
-            "libmetaflow does not support: use static keys (AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or the shared credentials file), web identity "
-            "(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN) or a credential_process (such as "
-            "'aws configure export-credentials --profile <name> --format process')",
-            profile);
     const char *name = network_source(src);
     if (!name)
         return mf__error_set(MF_EINVAL, "AWS credentials: unknown source '%s'", src);
@@ -1498,6 +1794,7 @@ int mf__s3creds_fetch(mf__s3cfg *cfg)
         case 'c': rc = fetch_container(cfg, &c); break;
         case 'i': rc = fetch_imds(cfg, &c); break;
         case 'a': rc = fetch_assume_role(cfg, &c); break;
+        case 's': rc = fetch_sso(cfg, &c); break;
         default: rc = fetch_process(cfg, &c); break;
         }
     }

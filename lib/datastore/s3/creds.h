@@ -42,7 +42,20 @@
  *                 of roles fetches inward, and each link refreshes).
  *                 Up to 3 attempts, as web-identity. A profile with
  *                 mfa_serial fails with MF_ENOTSUP: no code can be asked.
- *   sso           not supported (MF_ENOTSUP).
+ *   sso           IAM Identity Center, as botocore: read the token cache
+ *                 the AWS CLI's "aws sso login" wrote (JSON: accessToken,
+ *                 expiresAt). An sso-session token that expires within
+ *                 15 min is refreshed first through SSO-OIDC CreateToken
+ *                 (POST <oidc>/token, grant refresh_token, with the cache's
+ *                 clientId, clientSecret and refreshToken, unless
+ *                 registrationExpiresAt has passed), and the cache is
+ *                 written back (a 0600 temporary file, then rename); a
+ *                 failed refresh is only an error once the token has
+ *                 expired. Then GET <portal>/federation/credentials
+ *                 ?account_id=&role_name= with x-amz-sso_bearer_token.
+ *                 No cache, an expired token or a 401 is MF_EACCESS with
+ *                 "run 'aws sso login --profile <name>'". Up to 3
+ *                 attempts per request (connection failures, 5xx, 429).
  *
  * HTTP: libcurl, TLS verified (the config's ca_bundle as CA file when set),
  * no redirects followed, http and https only, every response at most
@@ -76,14 +89,14 @@
  * Fetch credentials from cfg->pending's source into cfg: access_key_id,
  * secret_access_key, session_token (NULL when a process gives none),
  * expiration (Unix seconds; 0 when a process gives none), source
- * ("web-identity", "assume-role", "container", "imds" or "process");
+ * ("web-identity", "assume-role", "sso", "container", "imds" or "process");
  * pending becomes NULL. When pending is NULL and source names one of
  * those, fetch from it again: that is how expiring credentials are
  * refreshed.
  *
- * MF_OK; MF_ENOTSUP for "sso" and for a role that needs an MFA code (the
- * message says which ways are supported); MF_EACCESS when STS refuses
- * with HTTP 403 (its Code and Message quoted); MF_EINVAL for a setting or a response
+ * MF_OK; MF_ENOTSUP for a role that needs an MFA code (the message says
+ * which ways are supported); MF_EACCESS when STS refuses with HTTP 403 (its
+ * Code and Message quoted) and for sso as above; MF_EINVAL for a setting or a response
  * that cannot be used (no role ARN, an http URL to a host not allowed, a
  * token with a line break, an empty token file, a malformed or incomplete
  * response, a process's JSON of another Version) or nothing to fetch;
@@ -102,7 +115,7 @@ int mf__s3creds_fetch(mf__s3cfg *cfg);
 int mf__s3_curl_ready(void);
 
 /* True when cfg's credentials came from a source that can be asked again
- * (web-identity, assume-role, container, imds, process). */
+ * (web-identity, assume-role, sso, container, imds, process). */
 bool mf__s3creds_refreshable(const mf__s3cfg *cfg);
 
 /* True when cfg holds temporary credentials (expiration != 0) that expire

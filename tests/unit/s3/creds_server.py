@@ -28,6 +28,13 @@ end of a pipe, so the server never outlives it). Standard library only.
         must carry a valid SigV4 signature (service sts) by a key of SIGNERS,
         with its session token; ROLES says what each role returns, EXTERNAL_ARN
         needs ExternalId EXTERNAL_ID. Modes: ok; throttle/<id> as above.
+  GET  /sso/<mode>/federation/credentials?account_id=&role_name=
+        IAM Identity Center GetRoleCredentials: x-amz-sso_bearer_token must
+        be one of SSO_TOKENS (else 401), the account SSO_ACCOUNT and the role
+        SSO_ROLE (else 403). Mode ok.
+  POST /oidc/<mode>/token       SSO-OIDC CreateToken, grant refresh_token with
+        SSO_CLIENT/SSO_CLIENT_SECRET/SSO_REFRESH: a new access token and
+        refresh token. Modes: ok; fail (400 invalid_grant)
   GET  /_hits/<path>            how many requests <path> has had
   GET  /_last/<path>            the last AssumeRole request to <path>, as
                                 "name=value" lines: key, region, token and
@@ -110,6 +117,7 @@ SIGNERS = {
     "ASIAFIRSTEXAMPLE": ("sEcReTfirst/x+y", "tOkEnfirst"),
     "ASIAIMDSEXAMPLE": ("sEcReTimds", "tOkEnimds"),
     "ASIACONTAINEREXAMPLE": ("sEcReTcontainer/Key+1", "tOkEncontainer"),
+    "ASIASSOEXAMPLE": ("sEcReTsso", "tOkEnsso"),
 }
 # role -> the credentials AssumeRole returns
 ROLES = {
@@ -138,6 +146,12 @@ STS_ASSUME_OK = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011
   </ResponseMetadata>
 </AssumeRoleResponse>
 """
+
+SSO_TOKENS = {"sso-access-1", "sso-access-2"}
+SSO_ACCOUNT = "123456789012"
+SSO_ROLE = "MetaflowRole"
+SSO_CLIENT, SSO_CLIENT_SECRET, SSO_REFRESH = "client-1", "sEcReTclient", "refresh-1"
+SSO_EXP_MS = 2000000000123  # 2033-05-18T03:33:20.123Z
 
 hits = {}
 hits_lock = threading.Lock()
@@ -223,6 +237,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.container(path, n)
         if path.startswith("/imds/"):
             return self.imds("GET", path)
+        if path.startswith("/sso/"):
+            return self.sso(path)
         self.reply(404, '{"message": "no such path"}')
 
     def do_PUT(self):
@@ -240,6 +256,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = raw.decode()
         if path.startswith("/sts/"):
             return self.sts(path, n, body, raw)
+        if path.startswith("/oidc/"):
+            return self.oidc(path, body)
         self.reply(404, "")
 
     # ---- container
@@ -372,6 +390,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, STS_ASSUME_OK.format(session=session, id=i, secret=sec,
                                                         token=tok, expiration=exp), "text/xml")
         self.sts_error(404, "NotFound", "no such mode")
+
+    # ---- IAM Identity Center
+
+    def sso(self, path):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        token = self.headers.get("x-amz-sso_bearer_token", "")
+        with hits_lock:
+            last[path] = {"token": token}
+        if not path.endswith("/federation/credentials"):
+            return self.reply(404, '{"message": "no such path"}')
+        if token not in SSO_TOKENS:
+            return self.reply(401, '{"message": "Session token not found or invalid"}',
+                              headers=[("x-amzn-ErrorType", "UnauthorizedException")])
+        if q.get("account_id") != [SSO_ACCOUNT] or q.get("role_name") != [SSO_ROLE]:
+            return self.reply(403, '{"message": "No access"}',
+                              headers=[("x-amzn-ErrorType", "ForbiddenException")])
+        self.reply(200, json.dumps({"roleCredentials": {
+            "accessKeyId": "ASIASSOEXAMPLE", "secretAccessKey": "sEcReTsso",
+            "sessionToken": "tOkEnsso", "expiration": SSO_EXP_MS}}))
+
+    def oidc(self, path, body):
+        try:
+            f = json.loads(body)
+        except ValueError:
+            return self.reply(400, '{"error": "invalid_request"}')
+        with hits_lock:
+            last[path] = {"form." + k: v for k, v in f.items() if k != "clientSecret"}
+        if path != "/oidc/ok/token" or f != {
+                "grantType": "refresh_token", "clientId": SSO_CLIENT,
+                "clientSecret": SSO_CLIENT_SECRET, "refreshToken": SSO_REFRESH}:
+            return self.reply(400, '{"error": "invalid_grant", "error_description": "no"}')
+        self.reply(200, json.dumps({"accessToken": "sso-access-2", "tokenType": "Bearer",
+                                    "expiresIn": 3600, "refreshToken": "refresh-2"}))
 
 
 def main():

@@ -847,7 +847,11 @@ static void time_offsets(void **state)
     assert_int_equal(t, CONTAINER_EXP);
     assert_int_equal(mf__s3cfg_parse_time("2030-01-02T03:04:05.999999", &t), MF_OK);
     assert_int_equal(t, CONTAINER_EXP);
+    /* older AWS CLI SSO caches */
+    assert_int_equal(mf__s3cfg_parse_time("2030-01-02T03:04:05UTC", &t), MF_OK);
+    assert_int_equal(t, CONTAINER_EXP);
     static const char *const bad[] = { "2030-01-02T03:04:05+2",
+                                       "2030-01-02T03:04:05UTCX",
                                        "2030-01-02T03:04:05+02:0",
                                        "2030-01-02T03:04:05+24:00",
                                        "2030-01-02T03:04:05 Z",
@@ -860,17 +864,11 @@ static void time_offsets(void **state)
 
 /* ---- the rest */
 
-static void unsupported(void **state)
+static void not_fetchable(void **state)
 {
     (void)state;
-    write_file("config", "[profile sso]\nsso_session = corp\n");
-    set_path("AWS_CONFIG_FILE", "config");
     mf__s3cfg cfg = MF__S3CFG_INIT;
-    setenv("AWS_PROFILE", "sso", 1);
-    const char *msg = fetch_err(&cfg, MF_ENOTSUP);
-    has(msg, "AWS profile 'sso' uses IAM Identity Center");
-    has(msg, "static keys");
-    has(msg, "web identity");
+    const char *msg;
 
     /* static keys: nothing to fetch, even when they expire */
     setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
@@ -1191,6 +1189,239 @@ static void assume_role_errors(void **state)
     mf__s3cfg_dispose(&cfg);
 }
 
+/* ---- IAM Identity Center */
+
+#define SSO_URL "https://d-123.awsapps.com/start"
+#define SSO_EXP INT64_C(2000000000) /* the portal's expiration, in ms, / 1000 */
+#define SSO_PORTAL "/sso/ok/federation/credentials"
+
+static const char SSO_CONFIG[] =
+    "[profile legacy]\n"
+    "sso_start_url = " SSO_URL "\n"
+    "sso_region = eu-central-1\n"
+    "sso_account_id = 123456789012\n"
+    "sso_role_name = MetaflowRole\n"
+    "[profile corp]\n"
+    "sso_session = corp\n"
+    "sso_account_id = 123456789012\n"
+    "sso_role_name = MetaflowRole\n"
+    "[profile norole]\n"
+    "sso_session = corp\n"
+    "sso_account_id = 123456789012\n"
+    "sso_role_name = Other\n"
+    "[sso-session corp]\n"
+    "sso_start_url = " SSO_URL "\n"
+    "sso_region = eu-central-1\n"
+    "sso_registration_scopes = sso:account:access\n"
+    "[profile viasso]\n"
+    "role_arn = " ROLE_ARN "\n"
+    "source_profile = corp\n"
+    "[profile nosect]\n"
+    "sso_session = gone\n"
+    "sso_account_id = 123456789012\n"
+    "sso_role_name = MetaflowRole\n"
+    "[profile noacct]\n"
+    "sso_session = corp\n"
+    "sso_role_name = MetaflowRole\n"
+    "[profile clash]\n"
+    "sso_session = corp\n"
+    "sso_region = us-west-2\n"
+    "sso_account_id = 123456789012\n"
+    "sso_role_name = MetaflowRole\n"
+    "[profile badregion]\n"
+    "sso_start_url = " SSO_URL "\n"
+    "sso_region = eu_central_1\n"
+    "sso_account_id = 123456789012\n"
+    "sso_role_name = MetaflowRole\n";
+
+static void iso_in(char *out, size_t cap, int64_t seconds_from_now)
+{
+    time_t t = time(NULL) + (time_t)seconds_from_now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A token cache as "aws sso login" writes it; with the client
+ * registration and refresh token of an sso-session when `refreshable`. */
+static void write_cache(const char *path, const char *token, int64_t expires_in, bool refreshable)
+{
+    char exp[32], reg[32], text[1024];
+    iso_in(exp, sizeof exp, expires_in);
+    iso_in(reg, sizeof reg, 90 * 86400);
+    int n = snprintf(text, sizeof text,
+                     "{\"startUrl\": \"" SSO_URL "\", \"region\": \"eu-central-1\", "
+                     "\"accessToken\": \"%s\", \"expiresAt\": \"%s\"",
+                     token, exp);
+    if (refreshable)
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      ", \"clientId\": \"client-1\", \"clientSecret\": \"sEcReTclient\", "
+                      "\"refreshToken\": \"refresh-1\", \"registrationExpiresAt\": \"%s\"",
+                      reg);
+    snprintf(text + n, sizeof text - (size_t)n, "}\n");
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static void cache_dirs(bool make)
+{
+    static const char *const dirs[] = { "home/.aws", "home/.aws/sso", "home/.aws/sso/cache" };
+    char p[256];
+    for (size_t i = 0; i < 3; i++) {
+        path_in(p, sizeof p, dirs[make ? i : 2 - i]);
+        if (make)
+            assert_int_equal(mkdir(p, 0700), 0);
+        else
+            rmdir(p);
+    }
+}
+
+static void sso(void **state)
+{
+    (void)state;
+    char legacy[256], corp[256], buf[2048];
+    cache_dirs(true);
+    snprintf(legacy, sizeof legacy,
+             "%s/.aws/sso/cache/2b829a45f04c9828cb45b7d092d8e4aa30818393.json", getenv("HOME"));
+    snprintf(corp, sizeof corp,
+             "%s/.aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json", getenv("HOME"));
+    write_file("config", SSO_CONFIG);
+    set_path("AWS_CONFIG_FILE", "config");
+    set_url("AWS_ENDPOINT_URL_SSO", "/sso/ok");
+    set_url("AWS_ENDPOINT_URL_SSO_OIDC", "/oidc/ok");
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+
+    /* the legacy form: the cache is named by the start URL's SHA-1 */
+    setenv("AWS_PROFILE", "legacy", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.pending, "sso");
+    assert_string_equal(cfg.sso_cache_file, legacy);
+    assert_null(cfg.sso_session);
+    assert_string_equal(cfg.sso_region, "eu-central-1");
+    const char *msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "sso: profile 'legacy' has not logged in to IAM Identity Center");
+    has(msg, "run 'aws sso login --profile legacy'");
+    write_cache(legacy, "sso-access-1", 3600, false);
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.source, "sso");
+    assert_string_equal(cfg.access_key_id, "ASIASSOEXAMPLE");
+    assert_string_equal(cfg.secret_access_key, "sEcReTsso");
+    assert_string_equal(cfg.session_token, "tOkEnsso");
+    assert_int_equal(cfg.expiration, SSO_EXP);
+    assert_true(mf__s3creds_refreshable(&cfg));
+    has(last_request(SSO_PORTAL), "token=sso-access-1\n");
+    /* legacy tokens are never refreshed: an expired one is an error, and
+     * the portal is not asked */
+    write_cache(legacy, "sso-access-1", -60, false);
+    long before = hits(SSO_PORTAL);
+    msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "the IAM Identity Center session of profile 'legacy' has expired: run 'aws sso "
+             "login --profile legacy'");
+    assert_int_equal(hits(SSO_PORTAL), before);
+    /* a token the portal does not know */
+    write_cache(legacy, "sso-stale", 3600, false);
+    msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "refused the token of profile 'legacy' (HTTP 401: Session token not found or "
+             "invalid): run 'aws sso login --profile legacy'");
+
+    /* an sso-session: the cache is named by the session's SHA-1; a token
+     * good for two hours is used as it is */
+    setenv("AWS_PROFILE", "corp", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.sso_cache_file, corp);
+    assert_string_equal(cfg.sso_session, "corp");
+    assert_string_equal(cfg.sso_start_url, SSO_URL);
+    write_cache(corp, "sso-access-1", 7200, true);
+    long oidc = hits("/oidc/ok/token");
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "ASIASSOEXAMPLE");
+    assert_int_equal(hits("/oidc/ok/token"), oidc);
+
+    /* within 15 minutes of its expiry it is refreshed through SSO-OIDC, and
+     * the cache rewritten: new token and refresh token, the rest kept */
+    write_cache(corp, "sso-access-1", 300, true);
+    fetch_ok(&cfg);
+    assert_int_equal(hits("/oidc/ok/token"), oidc + 1);
+    has(last_request(SSO_PORTAL), "token=sso-access-2\n");
+    has(last_request("/oidc/ok/token"), "form.refreshToken=refresh-1\n");
+    FILE *fp = fopen(corp, "r");
+    assert_non_null(fp);
+    buf[fread(buf, 1, sizeof buf - 1, fp)] = '\0';
+    fclose(fp);
+    has(buf, "\"accessToken\": \"sso-access-2\"");
+    has(buf, "\"refreshToken\": \"refresh-2\"");
+    has(buf, "\"clientSecret\": \"sEcReTclient\"");
+    has(buf, "\"startUrl\": \"" SSO_URL "\"");
+    char *e = strstr(buf, "\"expiresAt\": \"");
+    assert_non_null(e);
+    int64_t exp = 0;
+    e += strlen("\"expiresAt\": \"");
+    e[20] = '\0';
+    assert_int_equal(mf__s3cfg_parse_time(e, &exp), MF_OK);
+    assert_true(llabs((long long)(exp - (int64_t)time(NULL) - 3600)) < 120);
+    struct stat st;
+    assert_int_equal(stat(corp, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* a refresh that fails while the token still works: the old token */
+    set_url("AWS_ENDPOINT_URL_SSO_OIDC", "/oidc/fail");
+    load_ok(&cfg);
+    write_cache(corp, "sso-access-1", 300, true);
+    fetch_ok(&cfg);
+    has(last_request(SSO_PORTAL), "token=sso-access-1\n");
+    /* ... and once it has expired, the error says both */
+    write_cache(corp, "sso-access-1", -10, true);
+    msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "session of profile 'corp' has expired and could not be refreshed: SSO-OIDC at");
+    has(msg, "refused to refresh the token (HTTP 400: invalid_grant)");
+    has(msg, "run 'aws sso login --profile corp'");
+    set_url("AWS_ENDPOINT_URL_SSO_OIDC", "/oidc/ok");
+
+    /* a role the user may not take */
+    setenv("AWS_PROFILE", "norole", 1);
+    write_cache(corp, "sso-access-1", 7200, true);
+    msg = fetch_err(&cfg, MF_EACCESS);
+    has(msg, "refused role 'Other' of account '123456789012' (HTTP 403: No access)");
+
+    /* a role assumed with IAM Identity Center credentials */
+    setenv("AWS_PROFILE", "viasso", 1);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+    load_ok(&cfg);
+    assert_string_equal(cfg.role_source->pending, "sso");
+    fetch_ok(&cfg);
+    has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
+    has(last_request("/sts/ok"), "key=ASIASSOEXAMPLE\n");
+
+    /* a damaged cache: no secret in the message */
+    fp = fopen(corp, "w");
+    assert_non_null(fp);
+    fputs("{\"accessToken\": \"sEcReTcut", fp);
+    fclose(fp);
+    setenv("AWS_PROFILE", "corp", 1);
+    msg = fetch_err(&cfg, MF_EINVAL);
+    has(msg, "is not valid JSON");
+
+    /* settings that cannot work fail at load */
+    static const char *const bad[][2] = {
+        { "nosect", "AWS profile 'nosect': its sso_session 'gone' has no [sso-session gone] "
+                    "section" },
+        { "noacct", "AWS profile 'noacct' uses IAM Identity Center but has no sso_account_id "
+                    "(in the profile or its sso-session)" },
+        { "clash", "AWS profile 'clash': its sso_region is not the one of [sso-session corp]" },
+        { "badregion", "sso_region 'eu_central_1' is not a valid region name" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("AWS_PROFILE", bad[i][0], 1);
+        has(load_err(&cfg), bad[i][1]);
+    }
+    mf__s3cfg_dispose(&cfg);
+    unlink(legacy);
+    unlink(corp);
+    cache_dirs(false);
+}
+
 /* Fetches into separate configurations from several threads at once. */
 typedef struct job {
     mf__s3cfg cfg;
@@ -1265,7 +1496,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(time_offsets),
         cmocka_unit_test_setup_teardown(assume_role, setup, teardown),
         cmocka_unit_test_setup_teardown(assume_role_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(unsupported, setup, teardown),
+        cmocka_unit_test_setup_teardown(sso, setup, teardown),
+        cmocka_unit_test_setup_teardown(not_fetchable, setup, teardown),
         cmocka_unit_test_setup_teardown(threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
