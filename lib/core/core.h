@@ -96,6 +96,14 @@ uint64_t mf__xxh64(const void *data, size_t len, uint64_t seed);
 
 int64_t mf__now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t mf__mono_us(void);  /* monotonic */
+/* An ISO 8601 date-time, `len` bytes (no NUL needed), to Unix seconds:
+ * "YYYY-MM-DDTHH:MM:SS", an optional fraction ('.' and digits, dropped),
+ * then "Z". With MF__ISO_ZONES the zone may also be "UTC", "+HH:MM",
+ * "+HHMM" (or '-') or absent (UTC). The date must exist (leap years are
+ * checked); second 60 (a leap second) counts as the next minute's :00.
+ * False for anything else. */
+#define MF__ISO_ZONES 0x1u
+bool mf__iso8601_parse(const char *s, size_t len, unsigned flags, int64_t *out);
 /* mkdir -p (mode 0777 less the umask); an existing directory is fine.
  * MF_OK, or an error naming the directory that could not be made. */
 int mf__mkdir_p(const char *path);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -275,40 +274,7 @@ static int file_path(mf_buf *out, const char *var, const char *name)
 
 int mf__s3cfg_parse_time(const char *s, int64_t *out)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return MF_EINVAL;
-    s += n;
-    if (*s == '.')
-        for (s++; isdigit((unsigned char)*s); s++)
-            ;
-    int64_t offset = 0;
-    if (*s == '+' || *s == '-') {
-        /* "+HH:MM" or "+HHMM", exactly */
-        const char *d = s + 1;
-        if (!isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]))
-            return MF_EINVAL;
-        const char *m = d[2] == ':' ? d + 3 : d + 2;
-        if (!isdigit((unsigned char)m[0]) || !isdigit((unsigned char)m[1]) || m[2] != '\0')
-            return MF_EINVAL;
-        int hh = (d[0] - '0') * 10 + (d[1] - '0'), mm = (m[0] - '0') * 10 + (m[1] - '0');
-        if (hh > 23 || mm > 59)
-            return MF_EINVAL;
-        offset = (int64_t)(hh * 3600 + mm * 60) * (*s == '-' ? -1 : 1);
-    } else if (strcmp(s, "Z") != 0 && strcmp(s, "UTC") != 0 && strcmp(s, "") != 0) {
-        return MF_EINVAL;
-    }
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60)
-        return MF_EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    /* local time = UTC + offset */
-    *out = (int64_t)timegm(&tm) - offset;
-    return MF_OK;
+    return mf__iso8601_parse(s, strlen(s), MF__ISO_ZONES, out) ? MF_OK : MF_EINVAL;
 }
 
 /* botocore's rule: 1..63 of [A-Za-z0-9-], no leading/trailing '-', not all digits. */

@@ -852,6 +852,10 @@ static void time_offsets(void **state)
     assert_int_equal(t, CONTAINER_EXP);
     static const char *const bad[] = { "2030-01-02T03:04:05+2",
                                        "2030-01-02T03:04:05UTCX",
+                                       "2030-02-29T03:04:05Z", /* not a leap year */
+                                       "2030-04-31T03:04:05Z",
+                                       "2030-01-02T03:04:05.Z",
+                                       " 2030-01-02T03:04:05Z",
                                        "2030-01-02T03:04:05+02:0",
                                        "2030-01-02T03:04:05+24:00",
                                        "2030-01-02T03:04:05 Z",
