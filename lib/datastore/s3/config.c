@@ -576,6 +576,21 @@ static int int_setting(const ctx *c, const char *var, const char *key, int32_t d
     return MF_OK;
 }
 
+/* STS's rule for RoleSessionName: 2 to 64 of [A-Za-z0-9_+=,.@-]. */
+static int session_name_check(const char *name, const char *from)
+{
+    size_t n = name ? strlen(name) : 2;
+    bool ok = n >= 2 && n <= 64;
+    for (size_t i = 0; ok && name && i < n; i++)
+        ok = isalnum((unsigned char)name[i]) || strchr("_+=,.@-", name[i]);
+    if (!ok)
+        return mf__error_set(MF_EINVAL,
+                             "%s '%s' is not a role session name (2 to 64 letters, digits and "
+                             "_+=,.@-)",
+                             from, name);
+    return MF_OK;
+}
+
 static int resolve_web_identity(mf__s3cfg *out, const ctx *c)
 {
     const char *from;
@@ -585,7 +600,8 @@ static int resolve_web_identity(mf__s3cfg *out, const ctx *c)
                        setting(c, "AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_file",
                                &from))) != MF_OK ||
         (rc = dup_into(&out->role_session_name,
-                       setting(c, "AWS_ROLE_SESSION_NAME", "role_session_name", &from))) != MF_OK)
+                       setting(c, "AWS_ROLE_SESSION_NAME", "role_session_name", &from))) != MF_OK ||
+        (rc = session_name_check(out->role_session_name, from)) != MF_OK)
         return rc;
     return configured_endpoint(&out->sts_endpoint_url, c, "AWS_ENDPOINT_URL_STS", "sts");
 }
@@ -782,6 +798,11 @@ static int resolve_role_source(mf__s3cfg *out, const ctx *c, const mf__s3cfg *to
                                    c->profile);
             return rc;
         }
+        /* The instance and container settings come from the environment
+         * first, even down a chain of source profiles (botocore reads them
+         * for the whole session). */
+        ctx envc = *c;
+        envc.no_env = false;
         if (strcmp(cred_source, "Ec2InstanceMetadata") == 0) {
             src->pending = "imds";
         } else if (strcmp(cred_source, "EcsContainer") == 0) {
@@ -799,21 +820,24 @@ static int resolve_role_source(mf__s3cfg *out, const ctx *c, const mf__s3cfg *to
                                  "Ec2InstanceMetadata or EcsContainer",
                                  c->profile, cred_source);
         }
-        return resolve_pending(src, c, top);
+        return resolve_pending(src, &envc, top);
     }
 
     ctx sub;
     rc = source_ctx(&sub, c, src_profile);
     if (rc == MF_OK)
         rc = dup_into(&src->profile, src_profile);
-    /* botocore: a source profile with keys uses them even when it also
-     * assumes a role (so a profile may name itself); one without keys
-     * that assumes a role continues the chain. */
-    if (rc == MF_OK && !has_keys(&sub) && assumes_role(&sub)) {
+    /* botocore: a profile met before is a loop, unless it is this one
+     * naming itself and it has keys; a source profile with keys uses them
+     * even when it also assumes a role; one without keys that assumes a
+     * role continues the chain. */
+    bool seen = false;
+    for (int i = 0; rc == MF_OK && i < sub.nchain; i++)
+        seen = seen || strcmp(sub.chain[i], src_profile) == 0;
+    if (seen && strcmp(src_profile, c->profile) == 0 && has_keys(&sub))
+        seen = false;
+    if (rc == MF_OK && (seen || (!has_keys(&sub) && assumes_role(&sub)))) {
         mf_buf loop = MF_BUF_INIT;
-        bool seen = false;
-        for (int i = 0; i < sub.nchain; i++)
-            seen = seen || strcmp(sub.chain[i], src_profile) == 0;
         if (seen || sub.nchain >= MF__S3CFG_MAX_CHAIN) {
             for (int i = 0; i < sub.nchain && rc == MF_OK; i++)
                 rc = mf__buf_printf(&loop, "%s -> ", sub.chain[i]);
@@ -854,6 +878,7 @@ static int resolve_assume_role(mf__s3cfg *out, const ctx *c, const mf__s3cfg *to
     }
     if ((rc = dup_into(&out->role_arn, prof(c, "role_arn"))) != MF_OK ||
         (rc = dup_into(&out->role_session_name, prof(c, "role_session_name"))) != MF_OK ||
+        (rc = session_name_check(out->role_session_name, "role_session_name")) != MF_OK ||
         (rc = dup_into(&out->external_id, prof(c, "external_id"))) != MF_OK ||
         (rc = dup_into(&out->mfa_serial, prof(c, "mfa_serial"))) != MF_OK)
         return rc;

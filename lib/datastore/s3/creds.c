@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -686,9 +687,11 @@ static bool sts_retryable(const http *h, const char *code)
                      strcmp(code, "IDPCommunicationError") == 0));
 }
 
-/* The Host header curl sends for `url` (host[:port], the port left out
- * when it is the scheme's default) and the path, for signing. MF_EINVAL
- * for a URL that cannot be signed as it is sent. */
+/* The Host header for `url` (host[:port] as written, the port left out
+ * when it is the scheme's default) and the path, for signing. The request
+ * sends this Host itself, so what is signed is what is sent whatever curl
+ * would make of the case or the port. MF_EINVAL for a URL that cannot be
+ * signed as it is sent. */
 static int url_parts(const char *url, mf_buf *host, mf_buf *path)
 {
     const char *auth;
@@ -714,9 +717,6 @@ static int url_parts(const char *url, mf_buf *host, mf_buf *path)
         const char *p = auth + strcspn(auth, "/");
         rc = mf__buf_puts(path, *p ? p : "/");
     }
-    if (rc == MF_OK)
-        for (char *c = host->ptr; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
     return rc;
 }
 
@@ -754,7 +754,9 @@ static int sts_sign(http *h, const mf__s3cfg *cfg, const mf__sigv4_credentials *
     if (rc == MF_OK) {
         http_clear_headers(h);
         size_t n = mf__sigv4_result_headers(&res, out);
-        rc = http_header(h, "Content-Type", ctype);
+        rc = http_header(h, "Host", host.ptr);
+        if (rc == MF_OK)
+            rc = http_header(h, "Content-Type", ctype);
         for (size_t i = 0; rc == MF_OK && i < n; i++)
             rc = http_header(h, out[i].name, out[i].value);
         if (rc == MF_OK)
@@ -910,9 +912,18 @@ static int fetch_assume_role(mf__s3cfg *cfg, creds *out)
                              "in a credential_process, or environment variables)",
                              profile, profile);
     int rc = MF_OK;
+    int64_t now = (int64_t)time(NULL);
     if (src->pending || !src->access_key_id ||
-        mf__s3creds_expiring(src, (int64_t)time(NULL), ROLE_SOURCE_MARGIN_S)) {
-        if ((rc = mf__s3creds_fetch(src)) != MF_OK)
+        (mf__s3creds_refreshable(src) &&
+         mf__s3creds_expiring(src, now, ROLE_SOURCE_MARGIN_S))) {
+        rc = mf__s3creds_fetch(src);
+        /* Keys that still work will do (the fetch left them as they were). */
+        if (rc != MF_OK && !src->pending && src->access_key_id &&
+            !mf__s3creds_expiring(src, now, 0)) {
+            mf_error_clear();
+            rc = MF_OK;
+        }
+        if (rc != MF_OK)
             return mf__error_wrap("assume-role: profile '%s': the credentials for role '%s'",
                                   profile, cfg->role_arn);
     }
@@ -968,6 +979,24 @@ static int sso_http(http *h)
     }
 }
 
+/* `j` as JSON text in a buffer sized once (jansson's json_dumps grows
+ * its own with realloc, leaving copies of the secrets behind). Wipe it
+ * with buf_wipe. */
+static int json_text(mf_buf *out, const json_t *j, size_t flags)
+{
+    size_t n = json_dumpb(j, NULL, 0, flags);
+    if (n == 0)
+        return mf__error_oom();
+    int rc = mf__buf_grow(out, n + 1);
+    if (rc != MF_OK)
+        return rc;
+    if (json_dumpb(j, out->ptr, n, flags) != n)
+        return mf__error_oom();
+    out->ptr[n] = '\0';
+    out->size = n;
+    return MF_OK;
+}
+
 /* A service URL: the configured one, else https://<host>.<region>.amazonaws.com[.cn]. */
 static int service_url(mf_buf *out, const char *configured, const char *host, const char *region)
 {
@@ -983,22 +1012,24 @@ static int service_url(mf_buf *out, const char *configured, const char *host, co
 }
 
 /* Write the token cache back (botocore does the same after a refresh):
- * a temporary file of mode 0600 next to it, then rename. MF_OK or MF_EIO. */
-static int sso_cache_write(const char *path, json_t *cache)
+ * a new temporary file of mode 0600 next to it (mkstemp: another thread
+ * or process may be refreshing the same session), then rename. MF_OK or
+ * MF_EIO. */
+static int sso_cache_write(const char *path, const json_t *cache)
 {
-    char *text = json_dumps(cache, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!text)
-        return mf__error_oom();
-    mf_buf tmp = MF_BUF_INIT;
+    mf_buf text = MF_BUF_INIT, tmp = MF_BUF_INIT;
     char eb[128];
-    int rc = mf__buf_printf(&tmp, "%s.tmp-%ld", path, (long)getpid());
-    int fd = rc == MF_OK ? open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    if (rc == MF_OK && fd < 0)
-        rc = mf__error_set(MF_EIO, "sso: the token cache '%s' cannot be written: %s", tmp.ptr,
-                           errno_text(errno, eb, sizeof eb));
-    size_t len = strlen(text), done = 0;
-    while (rc == MF_OK && done < len) {
-        ssize_t n = write(fd, text + done, len - done);
+    int fd = -1;
+    int rc = json_text(&text, cache, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (rc == MF_OK)
+        rc = mf__buf_printf(&tmp, "%s.tmp-XXXXXX", path);
+    if (rc == MF_OK && (fd = mkostemp(tmp.ptr, O_CLOEXEC)) < 0)
+        rc = mf__error_set(MF_EIO, "sso: a temporary file for the token cache '%s' cannot be "
+                           "made: %s", path, errno_text(errno, eb, sizeof eb));
+    if (rc == MF_OK && fchmod(fd, 0600) != 0)
+        rc = mf__error_set(MF_EIO, "sso: '%s': %s", tmp.ptr, errno_text(errno, eb, sizeof eb));
+    for (size_t done = 0; rc == MF_OK && done < text.size;) {
+        ssize_t n = write(fd, text.ptr + done, text.size - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -1018,8 +1049,7 @@ static int sso_cache_write(const char *path, json_t *cache)
                            errno_text(errno, eb, sizeof eb));
     if (rc != MF_OK && fd >= 0)
         unlink(tmp.ptr);
-    OPENSSL_cleanse(text, len);
-    free(text);
+    buf_wipe(&text);
     mf_buf_dispose(&tmp);
     return rc;
 }
@@ -1039,18 +1069,21 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *w
                  !client ? "clientId" : !secret ? "clientSecret" : "refreshToken");
         return MF_EINVAL;
     }
-    if (reg && (mf__s3cfg_parse_time(reg, &reg_exp) != MF_OK || reg_exp <= now)) {
+    if (reg && mf__s3cfg_parse_time(reg, &reg_exp) != MF_OK) {
+        snprintf(why, cap, "the token cache's registrationExpiresAt is not an ISO 8601 time");
+        return MF_EINVAL;
+    }
+    if (reg && reg_exp <= now) {
         snprintf(why, cap, "the client registration has expired");
         return MF_EINVAL;
     }
-    mf_buf url = MF_BUF_INIT, body = MF_BUF_INIT;
+    mf_buf url = MF_BUF_INIT, text = MF_BUF_INIT;
     http h = { 0 };
     json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "grantType", "refresh_token", "clientId",
                             client, "clientSecret", secret, "refreshToken", refresh);
     json_t *resp = NULL;
     char shown[512], jwhy[256];
-    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    int rc = text ? MF_OK : mf__error_oom();
+    int rc = req ? json_text(&text, req, JSON_COMPACT) : mf__error_oom();
     if (rc == MF_OK && (rc = service_url(&url, cfg->sso_oidc_endpoint_url, "oidc",
                                          cfg->sso_region)) == MF_OK)
         rc = mf__buf_puts(&url, "/token");
@@ -1059,8 +1092,8 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *w
     url_shown(shown, sizeof shown, url.ptr);
     h.method = "POST";
     h.url = url.ptr;
-    h.body = text;
-    h.body_len = strlen(text);
+    h.body = text.ptr;
+    h.body_len = text.size;
     h.connect_ms = STS_CONNECT_MS;
     h.timeout_ms = STS_TIMEOUT_MS;
     h.ca_bundle = cfg->ca_bundle;
@@ -1091,17 +1124,23 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *w
     }
     const char *token = json_str(resp, "accessToken");
     json_t *in = json_object_get(resp, "expiresIn");
-    if (!token || !printable(token) || !json_is_integer(in) || json_integer_value(in) <= 0) {
+    /* A day is far more than SSO-OIDC gives (an hour or so); more is
+     * taken as a day, so that no time overflows. */
+    json_int_t secs = json_is_integer(in) ? json_integer_value(in) : 0;
+    if (!token || !printable(token) || secs <= 0) {
         snprintf(why, cap, "SSO-OIDC at '%s': the response has no usable %s", shown,
                  !token || !printable(token) ? "accessToken" : "expiresIn");
         rc = MF_EINVAL;
         goto done;
     }
-    time_t exp = (time_t)(now + json_integer_value(in));
+    time_t exp = (time_t)(now + (secs < 86400 ? secs : 86400));
     struct tm tm;
     char iso[32];
-    gmtime_r(&exp, &tm);
-    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!gmtime_r(&exp, &tm) || !strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+        snprintf(why, cap, "SSO-OIDC at '%s': the token's expiry cannot be written", shown);
+        rc = MF_EINVAL;
+        goto done;
+    }
     const char *new_refresh = json_str(resp, "refreshToken");
     if ((rc = json_set_secret(cache, "accessToken", token)) != MF_OK ||
         (rc = json_set_secret(cache, "expiresAt", iso)) != MF_OK ||
@@ -1111,15 +1150,11 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *w
     if (sso_cache_write(cfg->sso_cache_file, cache) != MF_OK)
         mf_error_clear();
 done:
-    if (text) {
-        OPENSSL_cleanse(text, strlen(text));
-        free(text);
-    }
+    buf_wipe(&text);
     json_free(req);
     json_free(resp);
     http_dispose(&h);
     mf_buf_dispose(&url);
-    mf_buf_dispose(&body);
     return rc;
 }
 

@@ -38,8 +38,11 @@
  *                 form POST to the same STS endpoint, signed with SigV4
  *                 (service "sts", the config's region) by the credentials
  *                 of cfg->role_source, which are fetched first when they
- *                 are pending, missing or expire within 300 s (so a chain
- *                 of roles fetches inward, and each link refreshes).
+ *                 are pending or missing, or can be fetched again and
+ *                 expire within 300 s (so a chain of roles fetches inward,
+ *                 and each link refreshes); if that fails while they have
+ *                 not expired, they still sign. The request sends the Host
+ *                 header it signed.
  *                 Up to 3 attempts, as web-identity. A profile with
  *                 mfa_serial fails with MF_ENOTSUP: no code can be asked.
  *   sso           IAM Identity Center, as botocore: read the token cache
@@ -106,7 +109,8 @@
  * pending is "imds" and AWS_EC2_METADATA_DISABLED is true; MF_ENOMEM. Every
  * imds failure says that no credentials were found in any source and lists
  * them.
- * On failure cfg is unchanged (earlier credentials stay usable).
+ * On failure cfg's own credentials are unchanged (earlier ones stay
+ * usable); an assume-role fetch may have renewed its role source's.
  */
 int mf__s3creds_fetch(mf__s3cfg *cfg);
 

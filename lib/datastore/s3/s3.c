@@ -46,6 +46,7 @@
 #define DEF_REFRESH_AGE_S 600     /* put-if-absent refreshes older objects */
 #define DEF_CRED_MARGIN_S 300     /* refresh temporary credentials this early */
 #define CRED_RETRY_S 10           /* a failed refresh is tried again after this */
+#define FORCED_REFRESH_GAP_US (60 * 1000000LL) /* guessed expiries: one fetch a minute */
 #define GUESS_NEW_STREAK 8        /* after this many new content blobs in a row ... */
 #define GUESS_NEW_MIN (64u << 10) /* ... blobs this large skip the HEAD */
 
@@ -93,6 +94,9 @@ typedef struct s3ds {
     int64_t refresh_age;
     int64_t cred_margin;
     int64_t cred_retry_at;    /* after a failed refresh, not before this */
+    uint64_t cred_gen;        /* counts successful fetches */
+    bool cred_force;          /* fetch at the next signing, expiring or not */
+    int64_t cred_forced_at;   /* mono us of the last forced fetch; 0: none */
     long bufsize;             /* curl's buffers: smaller under a bandwidth limit */
 
     _Atomic uint64_t n_requests, n_retries, n_up, n_down, max_seen;
@@ -211,6 +215,7 @@ typedef struct req {
     const char *method;
     const char *key;       /* the datastore key, for messages; NULL for the bucket */
     mf_buf path;           /* decoded request path: "/bucket/prefix/key" or "/prefix/key" */
+    uint64_t cred_gen;     /* s->cred_gen when it was signed */
     mf__sigv4_pair query[REQ_QUERY_MAX];
     size_t nquery;
     mf__sigv4_pair hdr[REQ_HEADER_MAX]; /* extra signed headers */
@@ -488,9 +493,13 @@ static int req_sign(req *r)
     pthread_mutex_lock(&s->cred_lock);
     int64_t now = (int64_t)time(NULL);
     if (s->cfg.pending ||
-        (mf__s3creds_refreshable(&s->cfg) && now >= s->cred_retry_at &&
-         mf__s3creds_expiring(&s->cfg, now, s->cred_margin))) {
+        (mf__s3creds_refreshable(&s->cfg) &&
+         (s->cred_force ||
+          (now >= s->cred_retry_at && mf__s3creds_expiring(&s->cfg, now, s->cred_margin))))) {
+        s->cred_force = false;
         rc = mf__s3creds_fetch(&s->cfg);
+        if (rc == MF_OK)
+            s->cred_gen++;
         if (rc != MF_OK) {
             /* Keep signing with what still works; try again in a while. */
             s->cred_retry_at = now + CRED_RETRY_S;
@@ -503,6 +512,7 @@ static int req_sign(req *r)
             mf_error_clear();
         }
     }
+    r->cred_gen = s->cred_gen;
     mf__sigv4_credentials creds = { s->cfg.access_key_id, s->cfg.secret_access_key,
                                     s->cfg.session_token };
     mf__sigv4_request sr = {
@@ -763,17 +773,26 @@ static bool req_finish(req *r, CURLcode cc)
             code = MF_EIO;
         }
         /* A token that expired in flight: fetch new credentials once. A
-         * HEAD's answer has no body to say so: any 400 or 403 to one is
-         * taken as maybe that (one more fetch and attempt when not). */
-        if (r->status == 400 || r->status == 403) {
-            bool expired = strcmp(xe.code, "ExpiredToken") == 0 ||
-                           (r->errbody.size == 0 && strcmp(r->method, "HEAD") == 0);
-            if (expired && r->attempt < 2) {
+         * HEAD's answer has no body to say so, so a 400 or 403 to one may
+         * be that too; but it is also S3's answer for a missing key
+         * without s3:ListBucket, so such a guess forces a fetch at most
+         * once a minute. Either way, a request signed before the last
+         * fetch just tries again. */
+        if ((r->status == 400 || r->status == 403) && r->attempt < 2) {
+            bool told = strcmp(xe.code, "ExpiredToken") == 0;
+            bool guess = r->errbody.size == 0 && strcmp(r->method, "HEAD") == 0;
+            if (told || guess) {
+                int64_t mono = mf__mono_us();
                 pthread_mutex_lock(&s->cred_lock);
                 if (mf__s3creds_refreshable(&s->cfg)) {
-                    s->cfg.expiration = 1; /* forces a fetch at the next signing */
-                    s->cred_retry_at = 0;
-                    transient = true;
+                    if (r->cred_gen != s->cred_gen) {
+                        transient = true;
+                    } else if (told || !s->cred_forced_at ||
+                               mono - s->cred_forced_at >= FORCED_REFRESH_GAP_US) {
+                        s->cred_force = true;
+                        s->cred_forced_at = mono;
+                        transient = true;
+                    }
                 }
                 pthread_mutex_unlock(&s->cred_lock);
             }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -237,6 +238,9 @@ static int setup(void **state)
     char home[128];
     path_in(home, sizeof home, "home");
     setenv("HOME", home, 1);
+    /* A fetch that falls through to the instance metadata service must
+     * not reach a real one at 169.254.169.254: nothing listens here. */
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1", 1);
     *state = f;
     return 0;
 }
@@ -893,6 +897,15 @@ static void not_fetchable(void **state)
 
 /* ---- assume-role */
 
+static void iso_in(char *out, size_t cap, int64_t seconds_from_now)
+{
+    time_t t = time(NULL) + (time_t)seconds_from_now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+
 static const char ROLE_CONFIG[] =
     "[profile role]\n"
     "role_arn = " ROLE_ARN "\n"
@@ -986,6 +999,36 @@ static void assume_role(void **state)
     has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
     assert_int_equal(hits("/sts/ok"), before + 2);
 
+    /* the Host header sent is the one signed, whatever the URL's case or
+     * port form */
+    char url[256];
+    snprintf(url, sizeof url, "http://LOCALHOST:%d/sts/ok", g_port);
+    setenv("AWS_ENDPOINT_URL_STS", url, 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    snprintf(url, sizeof url, "http://127.0.0.1:0%d/sts/ok", g_port);
+    setenv("AWS_ENDPOINT_URL_STS", url, 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    assert_int_equal(hits("/sts/ok"), before + 4);
+    set_url("AWS_ENDPOINT_URL_STS", "/sts/ok");
+
+    /* duration_seconds at its bounds */
+    static const char *const bounds[] = { "900", "43200" };
+    for (size_t i = 0; i < 2; i++) {
+        char c2[4096];
+        snprintf(c2, sizeof c2, "%s[profile bound]\nrole_arn = " ROLE_ARN
+                 "\nsource_profile = base\nduration_seconds = %s\n", ROLE_CONFIG, bounds[i]);
+        write_file("config", c2);
+        setenv("AWS_PROFILE", "bound", 1);
+        load_ok(&cfg);
+        fetch_ok(&cfg);
+        char want[64];
+        snprintf(want, sizeof want, "form.DurationSeconds=%s\n", bounds[i]);
+        has(last_request("/sts/ok"), want);
+    }
+    write_file("config", conf);
+
     /* external_id; the default session name; a throttled first answer */
     setenv("AWS_PROFILE", "external", 1);
     set_url("AWS_ENDPOINT_URL_STS", "/sts/throttle/ar");
@@ -1043,6 +1086,14 @@ static void assume_role(void **state)
     fetch_ok(&cfg);
     has_role_creds(&cfg, "ASIAROLEEXAMPLE", ROLE_EXP);
     has(last_request("/sts/ok"), "key=AKIDENV\n");
+    /* keys that expire soon but cannot be fetched again still sign */
+    char soon[32];
+    iso_in(soon, sizeof soon, 120);
+    setenv("AWS_CREDENTIAL_EXPIRATION", soon, 1);
+    load_ok(&cfg);
+    fetch_ok(&cfg);
+    has(last_request("/sts/ok"), "key=AKIDENV\n");
+    unsetenv("AWS_CREDENTIAL_EXPIRATION");
     /* ... and other profiles still take the environment's keys */
     setenv("AWS_PROFILE", "role", 1);
     load_ok(&cfg);
@@ -1102,7 +1153,14 @@ static void assume_role_errors(void **state)
                "[profile env]\nrole_arn = " ROLE_ARN "\ncredential_source = Environment\n"
                "[profile ecs]\nrole_arn = " ROLE_ARN "\ncredential_source = EcsContainer\n"
                "[profile short]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
-               "duration_seconds = 60\n"
+               "duration_seconds = 899\n"
+               "[profile long]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+               "duration_seconds = 43201\n"
+               "[profile ka]\nrole_arn = " ROLE_ARN "\nsource_profile = kb\n"
+               "aws_access_key_id = AKIDSOURCE\naws_secret_access_key = sEcReTsource\n"
+               "[profile kb]\nrole_arn = " FIRST_ARN "\nsource_profile = ka\n"
+               "[profile badname]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
+               "role_session_name = has space\n"
                "[profile mfa]\nrole_arn = " ROLE_ARN "\nsource_profile = base\n"
                "mfa_serial = arn:aws:iam::123456789012:mfa/dev\n"
                "[profile denied]\nrole_arn = arn:aws:iam::123456789012:role/not-allowed\n"
@@ -1140,8 +1198,11 @@ static void assume_role_errors(void **state)
                  "AWS_SECRET_ACCESS_KEY are not set" },
         { "ecs", "credential_source is EcsContainer but neither "
                  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor" },
-        { "short", "AWS profile 'short': duration_seconds '60' is not a whole number from 900 "
+        { "short", "AWS profile 'short': duration_seconds '899' is not a whole number from 900 "
                    "to 43200" },
+        { "long", "AWS profile 'long': duration_seconds '43201' is not" },
+        { "ka", "AWS profiles assume roles in a loop: ka -> kb -> ka" },
+        { "badname", "role_session_name 'has space' is not a role session name" },
         { "c1", "AWS profiles assume more than 8 roles in a row: c1 -> c2" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1150,6 +1211,7 @@ static void assume_role_errors(void **state)
     }
 
     /* refused by STS, or never asked */
+    const char *req;
     long before = hits("/sts/ok");
     setenv("AWS_PROFILE", "mfa", 1);
     const char *msg = fetch_err(&cfg, MF_ENOTSUP);
@@ -1165,7 +1227,9 @@ static void assume_role_errors(void **state)
              "AccessDenied: User: arn:aws:iam::123456789012:user/dev is not authorized");
     setenv("AWS_PROFILE", "noext", 1);
     has(fetch_err(&cfg, MF_EACCESS), "AccessDenied");
-    has(last_request("/sts/ok"), "key=AKIDSOURCE\n");
+    req = last_request("/sts/ok");
+    has(req, "form.RoleArn=" EXTERNAL_ARN "\n");
+    assert_null(strstr(req, "form.ExternalId"));
 
     setenv("AWS_PROFILE", "badsecret", 1);
     msg = fetch_err(&cfg, MF_EACCESS);
@@ -1237,14 +1301,6 @@ static const char SSO_CONFIG[] =
     "sso_region = eu_central_1\n"
     "sso_account_id = 123456789012\n"
     "sso_role_name = MetaflowRole\n";
-
-static void iso_in(char *out, size_t cap, int64_t seconds_from_now)
-{
-    time_t t = time(NULL) + (time_t)seconds_from_now;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* A token cache as "aws sso login" writes it; with the client
  * registration and refresh token of an sso-session when `refreshable`. */
@@ -1318,12 +1374,13 @@ static void sso(void **state)
     has(last_request(SSO_PORTAL), "token=sso-access-1\n");
     /* legacy tokens are never refreshed: an expired one is an error, and
      * the portal is not asked */
-    write_cache(legacy, "sso-access-1", -60, false);
-    long before = hits(SSO_PORTAL);
+    write_cache(legacy, "sso-access-1", -60, true);
+    long before = hits(SSO_PORTAL), oidc0 = hits("/oidc/ok/token");
     msg = fetch_err(&cfg, MF_EACCESS);
     has(msg, "the IAM Identity Center session of profile 'legacy' has expired: run 'aws sso "
              "login --profile legacy'");
     assert_int_equal(hits(SSO_PORTAL), before);
+    assert_int_equal(hits("/oidc/ok/token"), oidc0);
     /* a token the portal does not know */
     write_cache(legacy, "sso-stale", 3600, false);
     msg = fetch_err(&cfg, MF_EACCESS);
@@ -1368,6 +1425,16 @@ static void sso(void **state)
     struct stat st;
     assert_int_equal(stat(corp, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    /* nothing left beside it */
+    char dir[256];
+    path_in(dir, sizeof dir, "home/.aws/sso/cache");
+    DIR *dp = opendir(dir);
+    assert_non_null(dp);
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(dp));)
+        entries += de->d_name[0] != '.';
+    closedir(dp);
+    assert_int_equal(entries, 2); /* the legacy and the session caches */
 
     /* a refresh that fails while the token still works: the old token */
     set_url("AWS_ENDPOINT_URL_SSO_OIDC", "/oidc/fail");
