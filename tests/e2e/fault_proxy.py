@@ -39,7 +39,8 @@ A tiny HTTP control server on a second port (JSON in and out)::
   POST   /rules          append one rule (body: rule object)
   DELETE /rules          remove all rules
   GET    /stats          {"requests": n, "faults": n, "log": [...]}
-  GET    /container-credentials   what ``credentials_provider`` returns (JSON)
+  GET    /container-credentials   what ``credentials_provider`` returns (JSON);
+                         ``?delay=S`` answers after S seconds
   POST   /reset          remove rules and zero all counters and the log
 
 Script use::
@@ -539,13 +540,17 @@ def _make_control_handler(proxy: FaultProxy):
             return json.loads(self.rfile.read(n) or b"null")
 
         def do_GET(self):
-            if self.path == "/container-credentials":
+            path, _, query = self.path.partition("?")
+            if path == "/container-credentials":
                 # An ECS/Batch-style credentials endpoint: what
                 # `credentials_provider` gives, counted in the stats.
                 if proxy.credentials_provider is None:
                     return self._send(404, {"error": "no credentials provider"})
                 with proxy._lock:
                     proxy._credential_fetches += 1
+                delay = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("delay")
+                if delay:
+                    time.sleep(float(delay))
                 return self._send(200, proxy.credentials_provider())
             if self.path == "/rules":
                 return self._send(200, proxy.rules())

@@ -4,6 +4,7 @@
  * sets AWS_* to the endpoint and MF_TEST_PROXY_CONTROL to the proxy's
  * control URL.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -531,6 +532,29 @@ static uint64_t credential_fetches(void)
     return proxy_stat("credential_fetches");
 }
 
+/* One thread's PUT then GET of its own key. */
+typedef struct par_job {
+    mf_datastore *ds;
+    int n;
+    int rc;
+} par_job;
+
+static void *par_put_get(void *arg)
+{
+    par_job *j = arg;
+    char key[32], val[32];
+    mf_buf b = MF_BUF_INIT;
+    snprintf(key, sizeof key, "par/%d", j->n);
+    snprintf(val, sizeof val, "value %d", j->n);
+    j->rc = put1(j->ds, key, val, strlen(val), 0);
+    if (j->rc == MF_OK)
+        j->rc = j->ds->get(j->ds, key, 0, MF_DS_TO_END, &b);
+    if (j->rc == MF_OK && (b.size != strlen(val) || memcmp(b.ptr, val, b.size) != 0))
+        j->rc = MF_ECORRUPT;
+    mf_buf_dispose(&b);
+    return NULL;
+}
+
 /* Container credentials (what AWS Batch jobs get): temporary keys of a
  * role assumed in moto, served by the proxy's control port. They sign
  * real requests; within MF_S3_CREDENTIALS_REFRESH of their expiry they
@@ -576,6 +600,31 @@ static void test_container_credentials(void **state)
     assert_int_equal(ds->get(ds, "k", 0, MF_DS_TO_END, &b), MF_OK);
     assert_string_equal(b.ptr, "again");
     assert_int_equal(credential_fetches() - f0, 3); /* open, PUT, GET */
+    mf_datastore_free(ds);
+
+    /* A slow endpoint (1 s an answer) and credentials always due for
+     * renewal: one thread fetches while the others go on signing with the
+     * keys that still work, so 16 requests from 8 threads need far fewer
+     * than 16 fetches (one each, one after another, if they waited). */
+    snprintf(url, sizeof url, "%s/container-credentials?delay=1",
+             getenv("MF_TEST_PROXY_CONTROL"));
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+    ds = open_fresh();
+    f0 = credential_fetches();
+    enum { NT = 8 };
+    pthread_t th[NT];
+    par_job jobs[NT];
+    for (int i = 0; i < NT; i++) {
+        jobs[i] = (par_job){ ds, i, MF_ERROR };
+        assert_int_equal(pthread_create(&th[i], NULL, par_put_get, &jobs[i]), 0);
+    }
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, MF_OK);
+    }
+    uint64_t fetches = credential_fetches() - f0;
+    assert_true(fetches >= 1);
+    assert_true(fetches <= 8);
     mf_datastore_free(ds);
 
     unsetenv("MF_S3_CREDENTIALS_REFRESH");

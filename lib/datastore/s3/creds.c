@@ -62,10 +62,7 @@ static void str_wipe(char *s)
     }
 }
 
-typedef struct creds {
-    char *id, *secret, *token;
-    int64_t expiration;
-} creds;
+typedef mf__s3creds creds;
 
 static void creds_wipe(creds *c)
 {
@@ -73,6 +70,12 @@ static void creds_wipe(creds *c)
     str_wipe(c->secret);
     str_wipe(c->token);
     memset(c, 0, sizeof *c);
+}
+
+void mf__s3creds_wipe(mf__s3creds *c)
+{
+    if (c)
+        creds_wipe(c);
 }
 
 /* s[0..n) for a message: at most QUOTE_MAX bytes, control characters as
@@ -1806,8 +1809,9 @@ static const char *network_source(const char *s)
     return NULL;
 }
 
-int mf__s3creds_fetch(mf__s3cfg *cfg)
+int mf__s3creds_fetch_new(mf__s3cfg *cfg, mf__s3creds *out)
 {
+    memset(out, 0, sizeof *out);
     const char *src = cfg->pending ? cfg->pending : network_source(cfg->source);
     if (!src && cfg->source)
         return mf__error_set(MF_EINVAL,
@@ -1821,36 +1825,51 @@ int mf__s3creds_fetch(mf__s3cfg *cfg)
     if (!name)
         return mf__error_set(MF_EINVAL, "AWS credentials: unknown source '%s'", src);
 
-    creds c = { 0 };
     int rc = strcmp(name, "process") == 0 ? MF_OK : mf__s3_curl_ready();
     if (rc == MF_OK) {
         switch (name[0]) {
-        case 'w': rc = fetch_web_identity(cfg, &c); break;
-        case 'c': rc = fetch_container(cfg, &c); break;
-        case 'i': rc = fetch_imds(cfg, &c); break;
-        case 'a': rc = fetch_assume_role(cfg, &c); break;
-        case 's': rc = fetch_sso(cfg, &c); break;
-        default: rc = fetch_process(cfg, &c); break;
+        case 'w': rc = fetch_web_identity(cfg, out); break;
+        case 'c': rc = fetch_container(cfg, out); break;
+        case 'i': rc = fetch_imds(cfg, out); break;
+        case 'a': rc = fetch_assume_role(cfg, out); break;
+        case 's': rc = fetch_sso(cfg, out); break;
+        default: rc = fetch_process(cfg, out); break;
         }
     }
-    char *source = rc == MF_OK ? strdup(name) : NULL;
-    if (rc == MF_OK && !source)
-        rc = mf__error_oom();
     if (rc != MF_OK) {
-        creds_wipe(&c);
+        creds_wipe(out);
         return rc;
+    }
+    out->source = name;
+    return MF_OK;
+}
+
+int mf__s3creds_install(mf__s3cfg *cfg, mf__s3creds *c)
+{
+    char *source = strdup(c->source);
+    if (!source) {
+        creds_wipe(c);
+        return mf__error_oom();
     }
     str_wipe(cfg->access_key_id);
     str_wipe(cfg->secret_access_key);
     str_wipe(cfg->session_token);
     free(cfg->source);
-    cfg->access_key_id = c.id;
-    cfg->secret_access_key = c.secret;
-    cfg->session_token = c.token;
-    cfg->expiration = c.expiration;
+    cfg->access_key_id = c->id;
+    cfg->secret_access_key = c->secret;
+    cfg->session_token = c->token;
+    cfg->expiration = c->expiration;
     cfg->source = source;
     cfg->pending = NULL;
+    memset(c, 0, sizeof *c);
     return MF_OK;
+}
+
+int mf__s3creds_fetch(mf__s3cfg *cfg)
+{
+    mf__s3creds c;
+    int rc = mf__s3creds_fetch_new(cfg, &c);
+    return rc != MF_OK ? rc : mf__s3creds_install(cfg, &c);
 }
 
 bool mf__s3creds_refreshable(const mf__s3cfg *cfg)

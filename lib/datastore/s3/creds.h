@@ -114,6 +114,27 @@
  */
 int mf__s3creds_fetch(mf__s3cfg *cfg);
 
+/* Fetched credentials, not yet in a configuration. Strings are owned
+ * (wiped and freed by mf__s3creds_wipe or moved by mf__s3creds_install). */
+typedef struct mf__s3creds {
+    char *id, *secret, *token; /* token NULL when the source gives none */
+    int64_t expiration;        /* Unix seconds; 0: none */
+    const char *source;        /* static: "web-identity", "assume-role", ... */
+} mf__s3creds;
+
+/*
+ * mf__s3creds_fetch() in two steps, so that the network part can run
+ * without the lock that guards the credentials in use: fetch_new reads
+ * cfg's settings, pending and source (and may renew cfg->role_source's
+ * credentials), but leaves cfg's own credentials alone; install moves
+ * `c` into cfg (MF_OK, or MF_ENOMEM with `c` wiped). Only one fetch_new
+ * per configuration at a time; install must not race with readers of
+ * cfg's credentials, source or pending.
+ */
+int mf__s3creds_fetch_new(mf__s3cfg *cfg, mf__s3creds *out);
+int mf__s3creds_install(mf__s3cfg *cfg, mf__s3creds *c);
+void mf__s3creds_wipe(mf__s3creds *c);
+
 /* libcurl's global initialisation, once per process, for every S3 user
  * of libcurl. MF_OK or MF_EIO naming what failed. Thread-safe. */
 int mf__s3_curl_ready(void);

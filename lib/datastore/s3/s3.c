@@ -96,6 +96,8 @@ typedef struct s3ds {
     int64_t cred_retry_at;    /* after a failed refresh, not before this */
     uint64_t cred_gen;        /* counts successful fetches */
     bool cred_force;          /* fetch at the next signing, expiring or not */
+    bool cred_fetching;       /* a thread is fetching (without cred_lock) */
+    pthread_cond_t cred_cond; /* signalled when that fetch ends */
     int64_t cred_forced_at;   /* mono us of the last forced fetch; 0: none */
     long bufsize;             /* curl's buffers: smaller under a bandwidth limit */
 
@@ -491,26 +493,49 @@ static int req_sign(req *r)
     mf_buf line = MF_BUF_INIT;
     int rc;
     pthread_mutex_lock(&s->cred_lock);
-    int64_t now = (int64_t)time(NULL);
-    if (s->cfg.pending ||
-        (mf__s3creds_refreshable(&s->cfg) &&
-         (s->cred_force ||
-          (now >= s->cred_retry_at && mf__s3creds_expiring(&s->cfg, now, s->cred_margin))))) {
-        s->cred_force = false;
-        rc = mf__s3creds_fetch(&s->cfg);
-        if (rc == MF_OK)
-            s->cred_gen++;
-        if (rc != MF_OK) {
-            /* Keep signing with what still works; try again in a while. */
-            s->cred_retry_at = now + CRED_RETRY_S;
-            if (s->cfg.pending || !s->cfg.access_key_id ||
-                mf__s3creds_expiring(&s->cfg, now, 0)) {
-                pthread_mutex_unlock(&s->cred_lock);
-                return mf__error_wrap("S3 %s of '%s' in %s: refreshing credentials", r->op,
-                                      r->key ? r->key : "", s->root);
-            }
-            mf_error_clear();
+    for (;;) {
+        int64_t now = (int64_t)time(NULL);
+        bool due = s->cfg.pending ||
+                   (mf__s3creds_refreshable(&s->cfg) &&
+                    (s->cred_force || (now >= s->cred_retry_at &&
+                                       mf__s3creds_expiring(&s->cfg, now, s->cred_margin))));
+        if (!due)
+            break;
+        bool usable = !s->cfg.pending && s->cfg.access_key_id &&
+                      !mf__s3creds_expiring(&s->cfg, now, 0);
+        if (s->cred_fetching) {
+            /* Another thread renews them: sign with these while they
+             * work, else wait for it. */
+            if (usable)
+                break;
+            pthread_cond_wait(&s->cred_cond, &s->cred_lock);
+            continue;
         }
+        /* The network part runs without the lock, so that other threads'
+         * requests are not held up by STS, SSO or IMDS. */
+        s->cred_fetching = true;
+        s->cred_force = false;
+        pthread_mutex_unlock(&s->cred_lock);
+        mf__s3creds fresh;
+        rc = mf__s3creds_fetch_new(&s->cfg, &fresh);
+        pthread_mutex_lock(&s->cred_lock);
+        if (rc == MF_OK)
+            rc = mf__s3creds_install(&s->cfg, &fresh);
+        s->cred_fetching = false;
+        pthread_cond_broadcast(&s->cred_cond);
+        if (rc == MF_OK) {
+            s->cred_gen++;
+            break;
+        }
+        /* Keep signing with what still works; try again in a while. */
+        s->cred_retry_at = now + CRED_RETRY_S;
+        if (!usable) {
+            pthread_mutex_unlock(&s->cred_lock);
+            return mf__error_wrap("S3 %s of '%s' in %s: refreshing credentials", r->op,
+                                  r->key ? r->key : "", s->root);
+        }
+        mf_error_clear();
+        break;
     }
     r->cred_gen = s->cred_gen;
     mf__sigv4_credentials creds = { s->cfg.access_key_id, s->cfg.secret_access_key,
@@ -1713,6 +1738,7 @@ static void s3_free(mf_datastore *ds)
     pthread_mutex_destroy(&s->slot_lock);
     pthread_cond_destroy(&s->slot_cond);
     pthread_mutex_destroy(&s->cred_lock);
+    pthread_cond_destroy(&s->cred_cond);
     pthread_mutex_destroy(&s->up.lock);
     pthread_mutex_destroy(&s->down.lock);
     mf__s3cfg_dispose(&s->cfg);
@@ -1913,6 +1939,7 @@ int mf__s3_open(mf_datastore **out, const char *root)
     if (!s)
         return mf__error_oom();
     pthread_mutex_init(&s->cred_lock, NULL);
+    pthread_cond_init(&s->cred_cond, NULL);
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_mutex_init(&s->slot_lock, NULL);
     pthread_cond_init(&s->slot_cond, NULL);
