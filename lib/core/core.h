@@ -92,6 +92,16 @@ int mf__unhex(const char *hex, uint8_t *out, size_t n);   /* exactly 2n lowercas
 /* XXH64 (the published algorithm), used as the fast blob checksum. */
 uint64_t mf__xxh64(const void *data, size_t len, uint64_t seed);
 
+/* ---- secrets (lib/core/secret.c)
+ *
+ * A copy of s[0..n) and a NUL in its own anonymous mapping, marked
+ * MADV_DONTDUMP so that a core dump of the process leaves it out; for
+ * credentials held for the life of a datastore. NULL when out of memory
+ * (no error is set). mf__secret_free wipes and unmaps it; NULL is fine.
+ * Only for a few long-lived strings: each takes at least a page. */
+char *mf__secret_dup(const char *s, size_t n);
+void mf__secret_free(char *p);
+
 /* ---- time (lib/core/util.c) */
 
 int64_t mf__now_us(void);   /* wall clock, microseconds since the epoch */

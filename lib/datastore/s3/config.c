@@ -250,6 +250,15 @@ static const char *env(const char *name)
     return v && *v ? v : NULL;
 }
 
+/* As dup_into, for a secret kept out of core dumps (core.h). */
+static int secret_into(char **out, const char *s)
+{
+    if (!s)
+        return MF_OK;
+    *out = mf__secret_dup(s, strlen(s));
+    return *out ? MF_OK : mf__error_oom();
+}
+
 static int dup_into(char **out, const char *s)
 {
     if (!s)
@@ -354,9 +363,9 @@ static int keys_from(mf__s3cfg *out, const ini *f, const char *section, const ch
                              id ? "aws_secret_access_key" : "aws_access_key_id");
     int rc;
     mf_buf src = MF_BUF_INIT;
-    if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
-        (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
-        (rc = dup_into(&out->session_token, token && *token ? token : NULL)) != MF_OK ||
+    if ((rc = secret_into(&out->access_key_id, id)) != MF_OK ||
+        (rc = secret_into(&out->secret_access_key, secret)) != MF_OK ||
+        (rc = secret_into(&out->session_token, token && *token ? token : NULL)) != MF_OK ||
         (rc = mf__buf_printf(&src, "%s:%s", kind, profile)) != MF_OK) {
         mf_buf_dispose(&src);
         return rc;
@@ -394,9 +403,9 @@ static int keys_from_env(mf__s3cfg *out)
     if (exp && mf__s3cfg_parse_time(exp, &out->expiration) != MF_OK)
         return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 time",
                              exp);
-    if ((rc = dup_into(&out->access_key_id, id)) != MF_OK ||
-        (rc = dup_into(&out->secret_access_key, secret)) != MF_OK ||
-        (rc = dup_into(&out->session_token, env("AWS_SESSION_TOKEN"))) != MF_OK ||
+    if ((rc = secret_into(&out->access_key_id, id)) != MF_OK ||
+        (rc = secret_into(&out->secret_access_key, secret)) != MF_OK ||
+        (rc = secret_into(&out->session_token, env("AWS_SESSION_TOKEN"))) != MF_OK ||
         (rc = dup_into(&out->source, "environment")) != MF_OK)
         return rc;
     return MF_OK;
@@ -714,7 +723,7 @@ static int resolve_container(mf__s3cfg *out)
                        env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))) != MF_OK)
         return rc;
     if (!out->container_token_file)
-        rc = dup_into(&out->container_token, env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+        rc = secret_into(&out->container_token, env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
     return rc;
 }
 
@@ -971,21 +980,13 @@ done:
     return rc;
 }
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 void mf__s3cfg_dispose(mf__s3cfg *cfg)
 {
     if (!cfg)
         return;
-    wipe_free(cfg->access_key_id);
-    wipe_free(cfg->secret_access_key);
-    wipe_free(cfg->session_token);
+    mf__secret_free(cfg->access_key_id);
+    mf__secret_free(cfg->secret_access_key);
+    mf__secret_free(cfg->session_token);
     free(cfg->source);
     free(cfg->profile);
     free(cfg->region);
@@ -998,7 +999,7 @@ void mf__s3cfg_dispose(mf__s3cfg *cfg)
     free(cfg->credential_process);
     free(cfg->container_url);
     free(cfg->container_token_file);
-    wipe_free(cfg->container_token);
+    mf__secret_free(cfg->container_token);
     free(cfg->imds_endpoint);
     if (cfg->role_source) {
         mf__s3cfg_dispose(cfg->role_source);

@@ -54,21 +54,13 @@ static void buf_wipe(mf_buf *b)
     mf_buf_dispose(b);
 }
 
-static void str_wipe(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 typedef mf__s3creds creds;
 
 static void creds_wipe(creds *c)
 {
-    str_wipe(c->id);
-    str_wipe(c->secret);
-    str_wipe(c->token);
+    mf__secret_free(c->id);
+    mf__secret_free(c->secret);
+    mf__secret_free(c->token);
     memset(c, 0, sizeof *c);
 }
 
@@ -163,9 +155,9 @@ static int creds_set(creds *out, const char *what, const char *id, const char *s
         snprintf(why, cap, "the %s's Expiration '%s' is not an ISO 8601 time", what, q);
         return MF_EINVAL;
     }
-    out->id = strdup(id);
-    out->secret = strdup(secret);
-    out->token = token ? strdup(token) : NULL;
+    out->id = mf__secret_dup(id, strlen(id));
+    out->secret = mf__secret_dup(secret, strlen(secret));
+    out->token = token ? mf__secret_dup(token, strlen(token)) : NULL;
     out->expiration = t;
     if (!out->id || !out->secret || (token && !out->token)) {
         creds_wipe(out);
@@ -1851,9 +1843,9 @@ int mf__s3creds_install(mf__s3cfg *cfg, mf__s3creds *c)
         creds_wipe(c);
         return mf__error_oom();
     }
-    str_wipe(cfg->access_key_id);
-    str_wipe(cfg->secret_access_key);
-    str_wipe(cfg->session_token);
+    mf__secret_free(cfg->access_key_id);
+    mf__secret_free(cfg->secret_access_key);
+    mf__secret_free(cfg->session_token);
     free(cfg->source);
     cfg->access_key_id = c->id;
     cfg->secret_access_key = c->secret;

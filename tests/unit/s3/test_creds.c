@@ -1493,6 +1493,74 @@ static void sso(void **state)
     cache_dirs(false);
 }
 
+/* ---- secrets out of core dumps */
+
+/* Whether the mapping holding `p` is marked "dd" (MADV_DONTDUMP: left out
+ * of core dumps) in /proc/self/smaps. */
+static bool dontdump(const void *p)
+{
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    assert_non_null(fp);
+    char line[512];
+    bool inside = false, found = false, dd = false;
+    uintptr_t a = (uintptr_t)p;
+    while (fgets(line, sizeof line, fp)) {
+        unsigned long lo, hi;
+        char c;
+        if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = a >= lo && a < hi;
+            found = found || inside;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            dd = strstr(line, " dd") != NULL;
+            break;
+        }
+    }
+    fclose(fp);
+    assert_true(found);
+    return dd;
+}
+
+static void secrets_not_dumped(void **state)
+{
+    (void)state;
+    mf__s3cfg cfg = MF__S3CFG_INIT;
+    char *heap = strdup("an ordinary string");
+    assert_false(dontdump(heap)); /* the check itself can tell */
+    free(heap);
+
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "sEcReTENV", 1);
+    setenv("AWS_SESSION_TOKEN", "tOkEnENV", 1);
+    load_ok(&cfg);
+    assert_string_equal(cfg.secret_access_key, "sEcReTENV");
+    assert_true(dontdump(cfg.access_key_id));
+    assert_true(dontdump(cfg.secret_access_key));
+    assert_true(dontdump(cfg.session_token));
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+
+    write_file("credentials", "[default]\naws_access_key_id = AKIDFILE\n"
+                              "aws_secret_access_key = sEcReTFILE\n");
+    set_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    load_ok(&cfg);
+    assert_string_equal(cfg.secret_access_key, "sEcReTFILE");
+    assert_true(dontdump(cfg.secret_access_key));
+    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+
+    /* fetched ones, and the container's authorization token */
+    set_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/container/auth");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_AUTH, 1);
+    load_ok(&cfg);
+    assert_true(dontdump(cfg.container_token));
+    fetch_ok(&cfg);
+    assert_string_equal(cfg.access_key_id, "ASIACONTAINEREXAMPLE");
+    assert_true(dontdump(cfg.access_key_id));
+    assert_true(dontdump(cfg.secret_access_key));
+    assert_true(dontdump(cfg.session_token));
+    mf__s3cfg_dispose(&cfg);
+}
+
 /* Fetches into separate configurations from several threads at once. */
 typedef struct job {
     mf__s3cfg cfg;
@@ -1569,6 +1637,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(assume_role_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(sso, setup, teardown),
         cmocka_unit_test_setup_teardown(not_fetchable, setup, teardown),
+        cmocka_unit_test_setup_teardown(secrets_not_dumped, setup, teardown),
         cmocka_unit_test_setup_teardown(threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
