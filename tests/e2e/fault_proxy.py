@@ -7,7 +7,8 @@ signatures stay valid); every request gets a global sequence number and is
 matched against an ordered list of rules.  The first rule that matches and
 is still "armed" decides the fault:
 
-  ``{"action": "status", "status": 503}``
+  ``{"action": "status", "status": 503}`` (``"code": "ExpiredToken"`` sets
+  the S3 error code of the answer)
       Do not forward; answer with an S3-style XML error (``SlowDown`` for
       503, ``InternalError`` for 500, ...) carrying ``x-amz-request-id`` and
       ``x-amz-id-2``.  The connection is kept alive, like real S3.
@@ -19,6 +20,10 @@ is still "armed" decides the fault:
   ``{"action": "stall", "seconds": S, "then": "close"|"forward"}``
       Read the request and hang S seconds without answering, then close the
       connection (default) or forward the request normally.
+  ``{"action": "expire"}``
+      The access key that signed the request has expired, from now on:
+      this request and every later one signed with that key get 400
+      ``ExpiredToken``, as S3 answers a session past its expiry.
 
 Optional rule fields: ``skip`` (let the first K matching requests through,
 default 0), ``count`` (fire this many times, default/null = forever),
@@ -222,7 +227,7 @@ def s3_error_response(status: int, method: str = "GET", keep_alive: bool = True,
 # --------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------
-VALID_ACTIONS = {"status", "reset", "stall"}
+VALID_ACTIONS = {"status", "reset", "stall", "expire"}
 
 
 def _normalize_rule(rule: dict) -> dict:
@@ -298,6 +303,7 @@ class FaultProxy:
         # calls that went through.
         self._temporary_signed = 0
         self._assume_role_calls = 0
+        self._expired_keys = set()  # access key ids an "expire" rule hit
         if rules:
             self.set_rules(rules)
 
@@ -323,6 +329,7 @@ class FaultProxy:
     def reset(self) -> None:
         with self._lock:
             self._rules, self._requests, self._faults, self._log = [], 0, 0, []
+            self._expired_keys = set()
 
     def stats(self) -> dict:
         with self._lock:
@@ -460,12 +467,28 @@ class FaultProxy:
                         if client_close:
                             break
                         continue
-                _, rule = self._decide(method, target)
+                m = re.search(r"Credential=([^/, ]+)/", hdrs.get("authorization", ""))
+                key = m.group(1) if m else None
+                with self._lock:
+                    expired = key in self._expired_keys
+                if expired:
+                    rule = {"action": "expire"}
+                else:
+                    _, rule = self._decide(method, target)
                 action = rule["action"] if rule else None
+                if action == "expire":
+                    with self._lock:
+                        if key:
+                            self._expired_keys.add(key)
+                    csock.sendall(s3_error_response(400, method, not client_close,
+                                                    code="ExpiredToken"))
+                    if client_close:
+                        break
+                    continue
 
                 if action == "status":
                     csock.sendall(s3_error_response(rule["status"], method,
-                                                    not client_close))
+                                                    not client_close, code=rule.get("code")))
                     if client_close:
                         break
                     continue

@@ -627,6 +627,28 @@ static void test_container_credentials(void **state)
     assert_true(fetches <= 8);
     mf_datastore_free(ds);
 
+    /* S3 takes the keys for expired (with an hour left by the clock)
+     * while 8 threads use them: the first thread told fetches, and the
+     * others wait for it rather than sign again with the keys S3 refuses;
+     * every request then succeeds. */
+    unsetenv("MF_S3_CREDENTIALS_REFRESH");
+    ds = open_fresh();
+    rules("[{\"action\":\"expire\",\"method\":\"PUT\",\"count\":1}]");
+    f0 = credential_fetches();
+    for (int i = 0; i < NT; i++) {
+        jobs[i] = (par_job){ ds, 100 + i, MF_ERROR };
+        assert_int_equal(pthread_create(&th[i], NULL, par_put_get, &jobs[i]), 0);
+    }
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, MF_OK);
+    }
+    no_rules();
+    fetches = credential_fetches() - f0;
+    assert_true(fetches >= 1);
+    assert_true(fetches <= NT);
+    mf_datastore_free(ds);
+
     unsetenv("MF_S3_CREDENTIALS_REFRESH");
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     setenv("AWS_ACCESS_KEY_ID", id, 1);

@@ -64,11 +64,6 @@ static void creds_wipe(creds *c)
     memset(c, 0, sizeof *c);
 }
 
-void mf__s3creds_wipe(mf__s3creds *c)
-{
-    if (c)
-        creds_wipe(c);
-}
 
 /* s[0..n) for a message: at most QUOTE_MAX bytes, control characters as
  * spaces, surrounding whitespace dropped, "..." when cut. */

@@ -115,7 +115,7 @@
 int mf__s3creds_fetch(mf__s3cfg *cfg);
 
 /* Fetched credentials, not yet in a configuration. Strings are owned
- * (wiped and freed by mf__s3creds_wipe or moved by mf__s3creds_install). */
+ * (moved into the configuration by mf__s3creds_install). */
 typedef struct mf__s3creds {
     char *id, *secret, *token; /* token NULL when the source gives none */
     int64_t expiration;        /* Unix seconds; 0: none */
@@ -133,7 +133,6 @@ typedef struct mf__s3creds {
  */
 int mf__s3creds_fetch_new(mf__s3cfg *cfg, mf__s3creds *out);
 int mf__s3creds_install(mf__s3cfg *cfg, mf__s3creds *c);
-void mf__s3creds_wipe(mf__s3creds *c);
 
 /* libcurl's global initialisation, once per process, for every S3 user
  * of libcurl. MF_OK or MF_EIO naming what failed. Thread-safe. */

@@ -95,9 +95,14 @@ typedef struct s3ds {
     int64_t cred_margin;
     int64_t cred_retry_at;    /* after a failed refresh, not before this */
     uint64_t cred_gen;        /* counts successful fetches */
-    bool cred_force;          /* fetch at the next signing, expiring or not */
+    /* S3 rejected the current keys (or is guessed to have): fetch at the
+     * next signing, and nobody signs with them meanwhile. Cleared when a
+     * fetch ends, well or not. */
+    bool cred_force;
     bool cred_fetching;       /* a thread is fetching (without cred_lock) */
     pthread_cond_t cred_cond; /* signalled when that fetch ends */
+    char cred_error[512];     /* why the last fetch failed; "" after one worked */
+    int cred_error_code;      /* and its code */
     int64_t cred_forced_at;   /* mono us of the last forced fetch; 0: none */
     long bufsize;             /* curl's buffers: smaller under a bandwidth limit */
 
@@ -495,14 +500,21 @@ static int req_sign(req *r)
     pthread_mutex_lock(&s->cred_lock);
     for (;;) {
         int64_t now = (int64_t)time(NULL);
+        bool usable = !s->cfg.pending && s->cfg.access_key_id && !s->cred_force &&
+                      !mf__s3creds_expiring(&s->cfg, now, 0);
         bool due = s->cfg.pending ||
                    (mf__s3creds_refreshable(&s->cfg) &&
                     (s->cred_force || (now >= s->cred_retry_at &&
                                        mf__s3creds_expiring(&s->cfg, now, s->cred_margin))));
+        if (!due && !usable && s->cred_error[0] && now < s->cred_retry_at) {
+            /* The last fetch failed and these no longer work: say why. */
+            rc = mf__error_set(s->cred_error_code, "S3 %s of '%s' in %s: refreshing credentials: %s",
+                               r->op, r->key ? r->key : "", s->root, s->cred_error);
+            pthread_mutex_unlock(&s->cred_lock);
+            return rc;
+        }
         if (!due)
             break;
-        bool usable = !s->cfg.pending && s->cfg.access_key_id &&
-                      !mf__s3creds_expiring(&s->cfg, now, 0);
         if (s->cred_fetching) {
             /* Another thread renews them: sign with these while they
              * work, else wait for it. */
@@ -514,7 +526,6 @@ static int req_sign(req *r)
         /* The network part runs without the lock, so that other threads'
          * requests are not held up by STS, SSO or IMDS. */
         s->cred_fetching = true;
-        s->cred_force = false;
         pthread_mutex_unlock(&s->cred_lock);
         mf__s3creds fresh;
         rc = mf__s3creds_fetch_new(&s->cfg, &fresh);
@@ -522,14 +533,21 @@ static int req_sign(req *r)
         if (rc == MF_OK)
             rc = mf__s3creds_install(&s->cfg, &fresh);
         s->cred_fetching = false;
+        s->cred_force = false;
         pthread_cond_broadcast(&s->cred_cond);
         if (rc == MF_OK) {
             s->cred_gen++;
+            s->cred_error[0] = '\0';
             break;
         }
-        /* Keep signing with what still works; try again in a while. */
+        /* Keep signing with what still works; try again in a while. The
+         * fetch may have taken long: the time and the keys are looked at
+         * again. */
+        now = (int64_t)time(NULL);
         s->cred_retry_at = now + CRED_RETRY_S;
-        if (!usable) {
+        snprintf(s->cred_error, sizeof s->cred_error, "%s", mf_error_last());
+        s->cred_error_code = rc;
+        if (s->cfg.pending || !s->cfg.access_key_id || mf__s3creds_expiring(&s->cfg, now, 0)) {
             pthread_mutex_unlock(&s->cred_lock);
             return mf__error_wrap("S3 %s of '%s' in %s: refreshing credentials", r->op,
                                   r->key ? r->key : "", s->root);
@@ -811,6 +829,9 @@ static bool req_finish(req *r, CURLcode cc)
                 pthread_mutex_lock(&s->cred_lock);
                 if (mf__s3creds_refreshable(&s->cfg)) {
                     if (r->cred_gen != s->cred_gen) {
+                        transient = true; /* new keys since it was signed */
+                    } else if (s->cred_fetching) {
+                        s->cred_force = true; /* the retry waits for that fetch */
                         transient = true;
                     } else if (told || !s->cred_forced_at ||
                                mono - s->cred_forced_at >= FORCED_REFRESH_GAP_US) {
