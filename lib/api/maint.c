@@ -83,7 +83,7 @@ static int cmp_manifest(const void *a, const void *b)
     return x->attempt < y->attempt ? -1 : x->attempt > y->attempt;
 }
 
-static int refresh(mf_engine *e, bool all);
+static int refresh(mf_engine *e);
 
 MF_EXTERN(int) mf_index_rebuild(mf_engine *e)
 {
@@ -92,9 +92,10 @@ MF_EXTERN(int) mf_index_rebuild(mf_engine *e)
     if ((e->flags & MF_ENGINE_READONLY) && !e->remote)
         return mf__error_set(MF_ESTATE, "cannot rebuild the index: the engine is read-only");
     if (e->remote) {
-        /* Run by run: listing the whole bucket would list every blob. */
+        /* Run by run: listing the whole bucket would list every blob. With
+         * the index cleared, every run is read again. */
         int rc = mf__meta_clear(e->meta);
-        return rc ? rc : refresh(e, true);
+        return rc ? rc : refresh(e);
     }
     struct rebuild_keys k = {mf__strlist_new(), mf__strlist_new()};
     mf__manifest *ms = NULL;
@@ -333,7 +334,7 @@ out:
 
 /* Runs the index has as finished never change again (but for tags, which
  * mf_index_rebuild() picks up); the others are read from the datastore. */
-static int refresh(mf_engine *e, bool all)
+static int refresh(mf_engine *e)
 {
     mf_strlist *runs = mf__strlist_new();
     int rc = runs ? remote_runs(e, runs) : mf__error_oom();
@@ -350,7 +351,7 @@ static int refresh(mf_engine *e, bool all)
             continue;
         }
         mf__run_record have = {0};
-        if (!all && mf__meta_run_get(e->meta, flow, run_id, &have) == MF_OK &&
+        if (mf__meta_run_get(e->meta, flow, run_id, &have) == MF_OK &&
             have.status != MF_RUN_RUNNING) {
             mf__run_record_clear(&have);
             continue;
@@ -376,5 +377,5 @@ MF_EXTERN(int) mf_index_refresh(mf_engine *e)
     if (!e)
         return mf__error_set(MF_EINVAL, "mf_index_refresh: engine is NULL");
     /* A local datastore's index is written with the data: always current. */
-    return e->remote ? refresh(e, false) : MF_OK;
+    return e->remote ? refresh(e) : MF_OK;
 }

@@ -182,6 +182,23 @@ static void martifact_clear(mf__martifact *a)
     memset(a, 0, sizeof *a);
 }
 
+/* An artifact named `name` with `nparts` empty parts. MF_OK or MF_ENOMEM
+ * (with `a` cleared). */
+static int martifact_new(mf__martifact *a, const char *name, const char *encoding,
+                         uint32_t nparts)
+{
+    memset(a, 0, sizeof *a);
+    a->parts = calloc(nparts, sizeof *a->parts);
+    a->name = mf__strdup(name);
+    a->encoding = mf__strdup(encoding);
+    if (!a->parts || !a->name || !a->encoding) {
+        martifact_clear(a);
+        return mf__error_oom();
+    }
+    a->nparts = nparts;
+    return MF_OK;
+}
+
 /* Store one part: inline when small, else a content-addressed blob. */
 static int store_part(mf_task *t, const void *data, uint64_t len, uint32_t flags,
                       bool oob, mf__part *p)
@@ -233,15 +250,8 @@ MF_EXTERN(int) mf_task_put_parts(mf_task *t, const char *name, const char *encod
             return mf__error_set(MF_EINVAL, "artifact '%s': part %u is NULL", name, i);
 
     mf__martifact a;
-    memset(&a, 0, sizeof a);
-    a.parts = calloc(nparts, sizeof *a.parts);
-    a.name = mf__strdup(name);
-    a.encoding = mf__strdup(encoding);
-    if (!a.parts || !a.name || !a.encoding) {
-        martifact_clear(&a);
-        return mf__error_oom();
-    }
-    a.nparts = nparts;
+    if ((rc = martifact_new(&a, name, encoding, nparts)) != MF_OK)
+        return rc;
     for (uint32_t i = 0; i < nparts; i++) {
         static const char empty[1];
         rc = store_part(t, parts[i] ? parts[i] : empty, lens[i], flags, i > 0, &a.parts[i]);
@@ -411,15 +421,8 @@ MF_EXTERN(int) mf_task_put_stream(mf_task *t, const char *name, const char *enco
         return mf__error_set(MF_EINVAL, "artifact '%s': the read callback is NULL", name);
 
     mf__martifact a;
-    memset(&a, 0, sizeof a);
-    a.parts = calloc(1, sizeof *a.parts);
-    a.name = mf__strdup(name);
-    a.encoding = mf__strdup(encoding);
-    if (!a.parts || !a.name || !a.encoding) {
-        martifact_clear(&a);
-        return mf__error_oom();
-    }
-    a.nparts = 1;
+    if ((rc = martifact_new(&a, name, encoding, 1)) != MF_OK)
+        return rc;
     /* A value the store only collected (a few MiB at most) is stored as
      * mf_task_put() stores a buffer, so both give the same part. */
     mf_buf small = MF_BUF_INIT;

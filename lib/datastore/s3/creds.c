@@ -248,12 +248,18 @@ typedef struct http {
     char why[CURL_ERROR_SIZE + 64];
 } http;
 
+void mf__s3_slist_wipe_free(struct curl_slist *l)
+{
+    for (struct curl_slist *p = l; p; p = p->next)
+        if (p->data)
+            OPENSSL_cleanse(p->data, strlen(p->data));
+    curl_slist_free_all(l);
+}
+
 /* Wipe and free the request's headers (they may hold secrets). */
 static void http_clear_headers(http *h)
 {
-    for (struct curl_slist *l = h->headers; l; l = l->next)
-        OPENSSL_cleanse(l->data, strlen(l->data));
-    curl_slist_free_all(h->headers);
+    mf__s3_slist_wipe_free(h->headers);
     h->headers = NULL;
 }
 
@@ -638,26 +644,14 @@ static int sts_parse(sts_doc *d, const mf_buf *body, const char *action)
 
 /* ---- web identity: STS AssumeRoleWithWebIdentity */
 
-/* Append name=value, form-encoded as botocore's query serializer does:
- * every byte but A-Z a-z 0-9 - _ . ~ as %XX. `b` has room (see the caller). */
+/* Append name=value, form-encoded as botocore's query serializer does
+ * (SigV4's encoding: every byte but A-Z a-z 0-9 - _ . ~ as %XX). `b` has
+ * room (see the callers), so a form holding a secret is never
+ * reallocated and nothing here fails. */
 static void form_put(mf_buf *b, const char *name, const char *value)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char *p = b->ptr + b->size;
-    if (b->size)
-        *p++ = '&';
-    p += sprintf(p, "%s=", name);
-    for (const unsigned char *v = (const unsigned char *)value; *v; v++) {
-        if (isalnum(*v) || *v == '-' || *v == '_' || *v == '.' || *v == '~') {
-            *p++ = (char)*v;
-        } else {
-            *p++ = '%';
-            *p++ = hex[*v >> 4];
-            *p++ = hex[*v & 15];
-        }
-    }
-    *p = '\0';
-    b->size = (size_t)(p - b->ptr);
+    (void)((b->size && mf__buf_puts(b, "&")) || mf__buf_puts(b, name) || mf__buf_puts(b, "=") ||
+           mf__sigv4_uri_append(b, value, strlen(value), false));
 }
 
 int mf__s3creds_sts_url(const mf__s3cfg *cfg, mf_buf *out)
@@ -1048,7 +1042,8 @@ static int sso_cache_write(const char *path, const json_t *cache)
  * put into `cache` (accessToken, expiresAt, refreshToken when a new one
  * comes) and written back. MF_OK; otherwise `why` says why (no error state
  * is set: the caller decides whether the old token still does). */
-static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *why, size_t cap)
+static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, int64_t *expires,
+                       char *why, size_t cap)
 {
     const char *client = json_str(cache, "clientId"), *secret = json_str(cache, "clientSecret");
     const char *refresh = json_str(cache, "refreshToken");
@@ -1136,6 +1131,7 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, char *w
         (rc = json_set_secret(cache, "expiresAt", iso)) != MF_OK ||
         (new_refresh && (rc = json_set_secret(cache, "refreshToken", new_refresh)) != MF_OK))
         goto done;
+    *expires = (int64_t)exp;
     /* The new token works even if the cache cannot take it. */
     if (sso_cache_write(cfg->sso_cache_file, cache) != MF_OK)
         mf_error_clear();
@@ -1182,13 +1178,11 @@ static int fetch_sso(const mf__s3cfg *cfg, creds *out)
     why[0] = '\0';
     /* Only tokens of an sso-session can be refreshed (as in botocore). */
     if (cfg->sso_session && exp - now < SSO_REFRESH_WINDOW_S) {
-        rc = sso_refresh(cfg, cache, now, why, sizeof why);
+        rc = sso_refresh(cfg, cache, now, &exp, why, sizeof why);
         if (rc == MF_ENOMEM)
             goto done;
-        if (rc == MF_OK) {
+        if (rc == MF_OK)
             token = json_str(cache, "accessToken");
-            (void)mf__s3cfg_parse_time(json_str(cache, "expiresAt"), &exp);
-        }
         rc = MF_OK;
     }
     if (exp <= now) {

@@ -134,6 +134,11 @@ typedef struct mf__s3creds {
 int mf__s3creds_fetch_new(mf__s3cfg *cfg, mf__s3creds *out);
 int mf__s3creds_install(mf__s3cfg *cfg, mf__s3creds *c);
 
+/* Free a libcurl header list, wiping every line first (they may hold a
+ * session token or a bearer token). Accepts NULL. */
+struct curl_slist;
+void mf__s3_slist_wipe_free(struct curl_slist *l);
+
 /* libcurl's global initialisation, once per process, for every S3 user
  * of libcurl. MF_OK or MF_EIO naming what failed. Thread-safe. */
 int mf__s3_curl_ready(void);

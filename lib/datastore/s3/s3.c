@@ -70,7 +70,6 @@ typedef struct s3ds {
     char *base;      /* "scheme://authority" of requests */
     char *host;      /* the Host header (signed) */
     bool path_style;
-    char *ca_bundle; /* AWS_CA_BUNDLE or NULL */
 
     pthread_mutex_t cred_lock; /* guards cfg (credentials are refreshed) */
     mf__s3cfg cfg;
@@ -272,15 +271,6 @@ typedef struct req {
     mf_buf msg;            /* the final error's message */
 } req;
 
-/* Free a header list, wiping it first: it holds the session token. */
-static void slist_wipe_free(struct curl_slist *l)
-{
-    for (struct curl_slist *p = l; p; p = p->next)
-        if (p->data)
-            OPENSSL_cleanse(p->data, strlen(p->data));
-    curl_slist_free_all(l);
-}
-
 static void req_init(req *r, s3ds *s, const char *op, const char *method, const char *key)
 {
     memset(r, 0, sizeof *r);
@@ -298,7 +288,7 @@ static void req_dispose(req *r)
     mf_buf_dispose(&r->url);
     mf_buf_dispose(&r->msg);
     if (r->headers)
-        slist_wipe_free(r->headers);
+        mf__s3_slist_wipe_free(r->headers);
     r->headers = NULL;
 }
 
@@ -604,7 +594,7 @@ static int req_start(req *r)
     mf_buf q = MF_BUF_INIT;
     int rc;
     if (r->headers)
-        slist_wipe_free(r->headers);
+        mf__s3_slist_wipe_free(r->headers);
     r->headers = NULL;
     r->got = 0;
     r->overflow = false;
@@ -664,8 +654,8 @@ static int req_start(req *r)
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, s->bufsize);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "libmetaflow/" MF_VERSION_STRING);
-    if (s->ca_bundle)
-        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
+    if (s->cfg.ca_bundle) /* AWS_CA_BUNDLE or the profile's; fixed after open */
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->cfg.ca_bundle);
     if (strcmp(r->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (r->has_body) {
@@ -1768,7 +1758,6 @@ static void s3_free(mf_datastore *ds)
     free(s->prefix);
     free(s->base);
     free(s->host);
-    free(s->ca_bundle);
     free(s);
 }
 
@@ -1984,9 +1973,6 @@ int mf__s3_open(mf_datastore **out, const char *root)
         mf__error_wrap("S3 datastore %s", s->root);
     if (!rc)
         rc = resolve_endpoint(s);
-    /* AWS_CA_BUNDLE, or the profile's ca_bundle. */
-    if (!rc && s->cfg.ca_bundle && !(s->ca_bundle = strdup(s->cfg.ca_bundle)))
-        rc = mf__error_oom();
     if (!rc && s->cfg.pending) {
         bool last = strcmp(s->cfg.pending, "imds") == 0;
         rc = mf__s3creds_fetch(&s->cfg);
