@@ -716,6 +716,29 @@ static void test_assume_role_profile(void **state)
     mf_buf_dispose(&b);
 }
 
+/* Metaflow's METAFLOW_S3_ENDPOINT_URL alone: an IP endpoint, so path-style
+ * addressing (a virtual host "bucket.127.0.0.1" would not resolve). */
+static void test_metaflow_endpoint(void **state)
+{
+    (void)state;
+    char *aws = strdup(getenv("AWS_ENDPOINT_URL")), *aws_s3 = strdup(getenv("AWS_ENDPOINT_URL_S3"));
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_ENDPOINT_URL_S3");
+    setenv("METAFLOW_S3_ENDPOINT_URL", aws_s3, 1);
+    mf_datastore *ds = open_fresh();
+    mf_buf b = MF_BUF_INIT;
+    assert_int_equal(put1(ds, "k", "path style", 10, 0), MF_OK);
+    assert_int_equal(ds->get(ds, "k", 0, MF_DS_TO_END, &b), MF_OK);
+    assert_string_equal(b.ptr, "path style");
+    mf_datastore_free(ds);
+    mf_buf_dispose(&b);
+    unsetenv("METAFLOW_S3_ENDPOINT_URL");
+    setenv("AWS_ENDPOINT_URL", aws, 1);
+    setenv("AWS_ENDPOINT_URL_S3", aws_s3, 1);
+    free(aws);
+    free(aws_s3);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -794,6 +817,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_container_credentials),
         cmocka_unit_test(test_assume_role_profile),
+        cmocka_unit_test(test_metaflow_endpoint),
         cmocka_unit_test(test_retry_transient),
         cmocka_unit_test(test_stall_then_retry),
         cmocka_unit_test(test_faults_never_stop),

@@ -1836,9 +1836,17 @@ static int parse_root(s3ds *s, const char *root)
 /* Work out the request base URL and Host header from the endpoint. */
 static int resolve_endpoint(s3ds *s)
 {
-    const char *ep = env_get("METAFLOW_S3_ENDPOINT_URL");
-    if (!ep)
-        ep = s->cfg.endpoint_url;
+    /* Metaflow's variable wins over the AWS ones, and becomes the
+     * configured endpoint: the addressing style depends on it too. */
+    const char *over = env_get("METAFLOW_S3_ENDPOINT_URL");
+    if (over) {
+        char *dup = strdup(over);
+        if (!dup)
+            return mf__error_oom();
+        free(s->cfg.endpoint_url);
+        s->cfg.endpoint_url = dup;
+    }
+    const char *ep = s->cfg.endpoint_url;
     mf_buf b = MF_BUF_INIT, h = MF_BUF_INIT;
     int rc;
     const char *scheme, *auth;
