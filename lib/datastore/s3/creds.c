@@ -382,6 +382,20 @@ done:
     return MF_EIO;
 }
 
+/* A request to an AWS credentials service (STS, the SSO portal,
+ * SSO-OIDC): STS's timeouts and the configuration's CA file. */
+static void http_aws(http *h, const mf__s3cfg *cfg, const char *method, const char *url,
+                     const char *body, size_t body_len)
+{
+    h->method = method;
+    h->url = url;
+    h->body = body;
+    h->body_len = body_len;
+    h->connect_ms = STS_CONNECT_MS;
+    h->timeout_ms = STS_TIMEOUT_MS;
+    h->ca_bundle = cfg->ca_bundle;
+}
+
 /* ---- JSON (jansson) */
 
 /* Wipe every string in `j` (jansson's own copies of keys and secrets). */
@@ -766,13 +780,7 @@ static int sts_call(const mf__s3cfg *cfg, const char *what, const char *action, 
     if (rc != MF_OK)
         goto done;
     url_shown(shown, sizeof shown, url.ptr);
-    h.method = "POST";
-    h.url = url.ptr;
-    h.body = form->ptr;
-    h.body_len = form->size;
-    h.connect_ms = STS_CONNECT_MS;
-    h.timeout_ms = STS_TIMEOUT_MS;
-    h.ca_bundle = cfg->ca_bundle;
+    http_aws(&h, cfg, "POST", url.ptr, form->ptr, form->size);
     if (!sign &&
         ((rc = http_header(&h, "Content-Type",
                            "application/x-www-form-urlencoded; charset=utf-8")) != MF_OK ||
@@ -981,6 +989,19 @@ static int json_text(mf_buf *out, const json_t *j, size_t flags)
     return MF_OK;
 }
 
+/* The string `key` of a JSON error answer, quoted into q[0..cap) for a
+ * message ("" when the body is not JSON or has none). */
+static void error_field(const http *h, const char *key, char *q, size_t cap)
+{
+    json_t *j = NULL;
+    char why[128];
+    const char *v = NULL;
+    if (json_object_from(&j, "response", &h->resp, why, sizeof why) == MF_OK)
+        v = json_str(j, key);
+    quote(q, cap, v ? v : "", v ? strlen(v) : 0);
+    json_free(j);
+}
+
 /* A service URL: the configured one, else https://<host>.<region>.amazonaws.com[.cn]. */
 static int service_url(mf_buf *out, const char *configured, const char *host, const char *region)
 {
@@ -1075,13 +1096,7 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, int64_t
     if (rc != MF_OK)
         goto done;
     url_shown(shown, sizeof shown, url.ptr);
-    h.method = "POST";
-    h.url = url.ptr;
-    h.body = text.ptr;
-    h.body_len = text.size;
-    h.connect_ms = STS_CONNECT_MS;
-    h.timeout_ms = STS_TIMEOUT_MS;
-    h.ca_bundle = cfg->ca_bundle;
+    http_aws(&h, cfg, "POST", url.ptr, text.ptr, text.size);
     if ((rc = http_header(&h, "Content-Type", "application/json")) != MF_OK ||
         (rc = http_header(&h, "Expect", NULL)) != MF_OK)
         goto done;
@@ -1093,11 +1108,8 @@ static int sso_refresh(const mf__s3cfg *cfg, json_t *cache, int64_t now, int64_t
     }
     if (h.status != 200) {
         /* OIDC errors are {"error": "invalid_grant", "error_description": ...} */
-        const char *code = NULL;
         char q[QUOTE_MAX + 4];
-        if (json_object_from(&resp, "response", &h.resp, jwhy, sizeof jwhy) == MF_OK)
-            code = json_str(resp, "error");
-        quote(q, sizeof q, code ? code : "", code ? strlen(code) : 0);
+        error_field(&h, "error", q, sizeof q);
         snprintf(why, cap, "SSO-OIDC at '%s' refused to refresh the token (HTTP %ld%s%s)", shown,
                  h.status, q[0] ? ": " : "", q);
         rc = MF_EIO;
@@ -1203,11 +1215,7 @@ static int fetch_sso(const mf__s3cfg *cfg, creds *out)
     if ((rc = mf__buf_put(&url, q.ptr, q.size)) != MF_OK)
         goto done;
     url_shown(shown, sizeof shown, url.ptr);
-    h.method = "GET";
-    h.url = url.ptr;
-    h.connect_ms = STS_CONNECT_MS;
-    h.timeout_ms = STS_TIMEOUT_MS;
-    h.ca_bundle = cfg->ca_bundle;
+    http_aws(&h, cfg, "GET", url.ptr, NULL, 0);
     if ((rc = http_header(&h, "x-amz-sso_bearer_token", token)) != MF_OK)
         goto done;
     if ((rc = sso_http(&h)) == MF_ENOMEM)
@@ -1217,11 +1225,8 @@ static int fetch_sso(const mf__s3cfg *cfg, creds *out)
         goto done;
     }
     if (h.status != 200) {
-        const char *msg = NULL;
         char qm[QUOTE_MAX + 4];
-        if (json_object_from(&resp, "response", &h.resp, why, sizeof why) == MF_OK)
-            msg = json_str(resp, "message");
-        quote(qm, sizeof qm, msg ? msg : "", msg ? strlen(msg) : 0);
+        error_field(&h, "message", qm, sizeof qm);
         if (h.status == 401)
             rc = mf__error_set(MF_EACCESS,
                                "sso: IAM Identity Center at '%s' refused the token of profile "
