@@ -30,14 +30,14 @@ MF_EXTERN(int) mf_engine_options_init(mf_engine_options *opts, unsigned int vers
  * the working directory or a parent, else ./.metaflow. */
 static int find_local_root(char **out, bool create)
 {
-    const char *exact = getenv("MF_DATASTORE_ROOT");
-    const char *env = getenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
+    const char *exact = mf__getenv("MF_DATASTORE_ROOT");
+    const char *env = mf__getenv("METAFLOW_DATASTORE_SYSROOT_LOCAL");
     char cwd[PATH_MAX];
-    if (exact && *exact) {
+    if (exact) {
         *out = mf__strdup(exact);
         return *out ? MF_OK : MF_ENOMEM;
     }
-    if (env && *env) {
+    if (env) {
         mf_buf b = MF_BUF_INIT;
         int rc = mf__buf_printf(&b, "%s/%s", env, MF_LOCAL_DIR);
         if (rc) {
@@ -81,24 +81,24 @@ static int find_local_root(char **out, bool create)
  * $METAFLOW_DEFAULT_DATASTORE, else "fs". */
 static const char *default_datastore(void)
 {
-    const char *v = getenv("MF_DATASTORE");
-    if (!v || !*v)
-        v = getenv("METAFLOW_DEFAULT_DATASTORE");
-    return v && *v ? v : "fs";
+    const char *v = mf__getenv("MF_DATASTORE");
+    if (!v)
+        v = mf__getenv("METAFLOW_DEFAULT_DATASTORE");
+    return v ? v : "fs";
 }
 
 /* The root of a remote datastore: $MF_DATASTORE_ROOT (exact), else
  * $METAFLOW_DATASTORE_SYSROOT_<NAME> (Metaflow's S3 variable for "s3"). */
 static int find_remote_root(char **out, const char *name)
 {
-    const char *exact = getenv("MF_DATASTORE_ROOT");
+    const char *exact = mf__getenv("MF_DATASTORE_ROOT");
     char var[96];
     size_t n = (size_t)snprintf(var, sizeof var, "METAFLOW_DATASTORE_SYSROOT_");
     for (const char *p = name; *p && n + 1 < sizeof var; p++)
         var[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
     var[n] = '\0';
-    const char *v = exact && *exact ? exact : getenv(var);
-    if (!v || !*v)
+    const char *v = exact ? exact : mf__getenv(var);
+    if (!v)
         return mf__error_set(MF_EINVAL, "datastore '%s' needs a root: set %s "
                              "(for example s3://bucket/prefix) or give one in the engine "
                              "options", name, var);
@@ -203,20 +203,20 @@ MF_EXTERN(int) mf_engine_open(mf_engine **out, const mf_engine_options *opts)
         uint8_t h[MF_SHA256_LEN];
         char hex[MF_SHA256_HEX + 1];
         mf_buf id = MF_BUF_INIT, b = MF_BUF_INIT;
-        const char *cache = getenv("XDG_CACHE_HOME");
-        const char *home = getenv("HOME");
+        const char *cache = mf__getenv("XDG_CACHE_HOME");
+        const char *home = mf__getenv("HOME");
         char pwbuf[4096];
         struct passwd pw, *pwp = NULL;
         /* Never a shared directory such as /tmp: another user could own it. */
-        if ((!home || !*home) && getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &pwp) == 0 &&
+        if (!home && getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &pwp) == 0 &&
             pwp && pwp->pw_dir && *pwp->pw_dir)
             home = pwp->pw_dir;
         mf__buf_printf(&id, "%s:%s", name, e->root);
         mf__sha256(id.ptr, id.size, h);
         mf__hex(h, 8, hex);
-        if (cache && *cache)
+        if (cache)
             mf__buf_printf(&b, "%s/libmetaflow/index-%s", cache, hex);
-        else if (home && *home)
+        else if (home)
             mf__buf_printf(&b, "%s/.cache/libmetaflow/index-%s", home, hex);
         else
             rc = mf__error_set(MF_EINVAL, "no directory for the index cache of '%s': set "

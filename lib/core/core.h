@@ -104,6 +104,8 @@ void mf__secret_free(char *p);
 
 /* ---- time (lib/core/util.c) */
 
+/* getenv(), with an empty value counted as unset (NULL). */
+const char *mf__getenv(const char *name);
 int64_t mf__now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t mf__mono_us(void);  /* monotonic */
 /* An ISO 8601 date-time, `len` bytes (no NUL needed), to Unix seconds:

@@ -1,4 +1,4 @@
-/* Clocks, ISO 8601 times and directories. */
+/* Clocks, ISO 8601 times, the environment and directories. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +6,12 @@
 #include <time.h>
 
 #include "core.h"
+
+const char *mf__getenv(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
 
 int64_t mf__now_us(void)
 {

@@ -244,12 +244,6 @@ static bool ini_has(const ini *f, const char *section)
 
 /* ---- resolution */
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 /* As dup_into, for a secret kept out of core dumps (core.h). */
 static int secret_into(char **out, const char *s)
 {
@@ -271,7 +265,7 @@ static int dup_into(char **out, const char *s)
  * NULL in *out when there is no home to default to. */
 static int file_path(mf_buf *out, const char *var, const char *name)
 {
-    const char *v = env(var), *home = env("HOME");
+    const char *v = mf__getenv(var), *home = mf__getenv("HOME");
     if (v && (v[0] != '~' || (v[1] != '/' && v[1] != '\0')))
         return mf__buf_set(out, v, strlen(v));
     if (!home)
@@ -391,7 +385,7 @@ static bool assumes_role(const ctx *c)
 /* The environment's keys; MF_ENOTFOUND when neither is set. */
 static int keys_from_env(mf__s3cfg *out)
 {
-    const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
+    const char *id = mf__getenv("AWS_ACCESS_KEY_ID"), *secret = mf__getenv("AWS_SECRET_ACCESS_KEY");
     int rc;
     if (!id && !secret)
         return MF_ENOTFOUND;
@@ -399,13 +393,13 @@ static int keys_from_env(mf__s3cfg *out)
         return mf__error_set(MF_EINVAL, "%s is set but %s is not",
                              id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                              id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-    const char *exp = env("AWS_CREDENTIAL_EXPIRATION");
+    const char *exp = mf__getenv("AWS_CREDENTIAL_EXPIRATION");
     if (exp && mf__s3cfg_parse_time(exp, &out->expiration) != MF_OK)
         return mf__error_set(MF_EINVAL, "AWS_CREDENTIAL_EXPIRATION '%s' is not an ISO 8601 time",
                              exp);
     if ((rc = secret_into(&out->access_key_id, id)) != MF_OK ||
         (rc = secret_into(&out->secret_access_key, secret)) != MF_OK ||
-        (rc = secret_into(&out->session_token, env("AWS_SESSION_TOKEN"))) != MF_OK ||
+        (rc = secret_into(&out->session_token, mf__getenv("AWS_SESSION_TOKEN"))) != MF_OK ||
         (rc = dup_into(&out->source, "environment")) != MF_OK)
         return rc;
     return MF_OK;
@@ -429,7 +423,7 @@ static int resolve_credentials(mf__s3cfg *out, const ctx *c)
         out->pending = "assume-role";
         return MF_OK;
     }
-    if ((!c->no_env && env("AWS_WEB_IDENTITY_TOKEN_FILE") && env("AWS_ROLE_ARN")) ||
+    if ((!c->no_env && mf__getenv("AWS_WEB_IDENTITY_TOKEN_FILE") && mf__getenv("AWS_ROLE_ARN")) ||
         (prof(c, "web_identity_token_file") && prof(c, "role_arn"))) {
         out->pending = "web-identity";
         return MF_OK;
@@ -456,8 +450,8 @@ static int resolve_credentials(mf__s3cfg *out, const ctx *c)
                              "credentials: no keys, role, web identity, sso or credential_process "
                              "in '%s' or '%s'",
                              c->profile, c->chain[c->nchain - 1], c->cred.path, c->conf.path);
-    out->pending = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
-                           env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    out->pending = mf__getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
+                           mf__getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
                        ? "container"
                        : "imds";
     return MF_OK;
@@ -465,10 +459,10 @@ static int resolve_credentials(mf__s3cfg *out, const ctx *c)
 
 static int resolve_region(mf__s3cfg *out, const ctx *c)
 {
-    const char *from = "AWS_REGION", *r = env("AWS_REGION");
+    const char *from = "AWS_REGION", *r = mf__getenv("AWS_REGION");
     if (!r) {
         from = "AWS_DEFAULT_REGION";
-        r = env("AWS_DEFAULT_REGION");
+        r = mf__getenv("AWS_DEFAULT_REGION");
     }
     if (!r) {
         from = c->conf.path;
@@ -490,16 +484,16 @@ static int resolve_region(mf__s3cfg *out, const ctx *c)
  * configured endpoints are ignored. */
 static int configured_endpoint(char **out, const ctx *c, const char *env_var, const char *svc)
 {
-    const char *ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    const char *ignore = mf__getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
     if (!ignore)
         ignore = conf_get(c, "ignore_configured_endpoint_urls", NULL);
     if (ignore && strcasecmp(ignore, "true") == 0)
         return MF_OK;
 
-    const char *from = env_var, *u = env(env_var);
+    const char *from = env_var, *u = mf__getenv(env_var);
     if (!u) {
         from = "AWS_ENDPOINT_URL";
-        u = env("AWS_ENDPOINT_URL");
+        u = mf__getenv("AWS_ENDPOINT_URL");
     }
     if (!u) {
         from = c->conf.path;
@@ -545,7 +539,7 @@ static int resolve_endpoint(mf__s3cfg *out, const ctx *c)
  * botocore merges them); `from` says which, for messages. */
 static const char *setting(const ctx *c, const char *var, const char *key, const char **from)
 {
-    const char *v = var && !c->no_env ? env(var) : NULL;
+    const char *v = var && !c->no_env ? mf__getenv(var) : NULL;
     *from = var;
     if (!v) {
         v = prof(c, key);
@@ -665,7 +659,7 @@ static int resolve_sso(mf__s3cfg *out, const ctx *c)
                            c->profile, region);
         goto done;
     }
-    const char *home = env("HOME");
+    const char *home = mf__getenv("HOME");
     if (!home) {
         rc = mf__error_set(MF_EINVAL,
                            "AWS profile '%s' uses IAM Identity Center, whose token cache is in "
@@ -701,7 +695,7 @@ done:
 
 static int resolve_container(mf__s3cfg *out)
 {
-    const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *rel = mf__getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     int rc;
     if (rel) {
         /* botocore pastes it after the address whatever it is; a relative
@@ -715,21 +709,21 @@ static int resolve_container(mf__s3cfg *out)
         if ((rc = mf__buf_printf(&u, "http://169.254.170.2%s", rel)) != MF_OK)
             return rc;
         out->container_url = mf__buf_detach(&u, NULL);
-    } else if ((rc = dup_into(&out->container_url, env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))) !=
+    } else if ((rc = dup_into(&out->container_url, mf__getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))) !=
                MF_OK) {
         return rc;
     }
     if ((rc = dup_into(&out->container_token_file,
-                       env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))) != MF_OK)
+                       mf__getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))) != MF_OK)
         return rc;
     if (!out->container_token_file)
-        rc = secret_into(&out->container_token, env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+        rc = secret_into(&out->container_token, mf__getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
     return rc;
 }
 
 static int resolve_imds(mf__s3cfg *out, const ctx *c)
 {
-    const char *from, *v = env("AWS_EC2_METADATA_DISABLED");
+    const char *from, *v = mf__getenv("AWS_EC2_METADATA_DISABLED");
     int rc;
     /* botocore: the variable only, and anything but "true" is false */
     out->imds_disabled = v && strcasecmp(v, "true") == 0;
@@ -815,8 +809,8 @@ static int resolve_role_source(mf__s3cfg *out, const ctx *c, const mf__s3cfg *to
         if (strcmp(cred_source, "Ec2InstanceMetadata") == 0) {
             src->pending = "imds";
         } else if (strcmp(cred_source, "EcsContainer") == 0) {
-            if (!env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") &&
-                !env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+            if (!mf__getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") &&
+                !mf__getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
                 return mf__error_set(MF_EINVAL,
                                      "AWS profile '%s': credential_source is EcsContainer but "
                                      "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor "
@@ -936,7 +930,7 @@ int mf__s3cfg_load(mf__s3cfg *out)
 
     mf__s3cfg_dispose(out);
     memset(&c, 0, sizeof c);
-    c.profile = env("AWS_PROFILE");
+    c.profile = mf__getenv("AWS_PROFILE");
     bool explicit_profile = c.profile != NULL;
     if (!c.profile)
         c.profile = "default";

@@ -112,17 +112,11 @@ typedef struct s3ds {
 
 static s3ds *S(mf_datastore *ds) { return (s3ds *)ds; }
 
-static const char *env_get(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 /* An unsigned setting with an optional K/M/G (binary) suffix. */
 static int env_u64(const char *name, uint64_t def, uint64_t min, uint64_t max, bool suffix,
                    uint64_t *out)
 {
-    const char *v = env_get(name);
+    const char *v = mf__getenv(name);
     *out = def;
     if (!v)
         return MF_OK;
@@ -1838,7 +1832,7 @@ static int resolve_endpoint(s3ds *s)
 {
     /* Metaflow's variable wins over the AWS ones, and becomes the
      * configured endpoint: the addressing style depends on it too. */
-    const char *over = env_get("METAFLOW_S3_ENDPOINT_URL");
+    const char *over = mf__getenv("METAFLOW_S3_ENDPOINT_URL");
     if (over) {
         char *dup = strdup(over);
         if (!dup)
@@ -1916,7 +1910,7 @@ static int read_settings(s3ds *s)
     s->bufsize = 256L * 1024;
     if (v && (uint64_t)s->bufsize > v / 8)
         s->bufsize = v / 8 < 16 * 1024 ? 16 * 1024 : (long)(v / 8);
-    const char *rn = env_get("MF_S3_RETRIES") ? "MF_S3_RETRIES" : "METAFLOW_S3_RETRY_COUNT";
+    const char *rn = mf__getenv("MF_S3_RETRIES") ? "MF_S3_RETRIES" : "METAFLOW_S3_RETRY_COUNT";
     if ((rc = env_u64(rn, DEF_RETRIES, 0, 100, false, &v)))
         return rc;
     s->retries = (unsigned)v;
